@@ -1,0 +1,57 @@
+//! Command-line definitions (clap derive) and dispatch to the modules that do the work.
+//! No logic lives here beyond choosing what to call.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// A small, self-hosted container registry for disconnected OpenShift and Kubernetes installs.
+#[derive(Debug, Parser)]
+#[command(name = "mirror-registry", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the registry (Docker Registry HTTP API v2 / OCI distribution-spec v1.1).
+    ///
+    /// With no options it serves on 127.0.0.1:5000 with its data in ./mirror-registry-data,
+    /// which it creates. Try it:
+    ///
+    ///   mirror-registry serve
+    ///   skopeo copy --dest-tls-verify=false oci:layout:tag docker://127.0.0.1:5000/demo:tag
+    Serve(ServeArgs),
+}
+
+/// Options of `serve`. Command-line values override the config file.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Config file (YAML); see the README for every key. Without it the embedded defaults apply.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:5000 (port 0 picks a free port and prints it).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory: blobs go to DIR/quay-storage, the database to DIR/sqlite-storage/registry.db.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Serve plain HTTP (loopback tests, or behind a TLS-terminating proxy).
+    #[arg(long)]
+    pub insecure_http: bool,
+}
+
+/// Parses the command line and runs the command.
+///
+/// # Errors
+/// Whatever the command reports; `main` prints it and exits non-zero.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => crate::serve::run(&args),
+    }
+}

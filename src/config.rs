@@ -1,0 +1,229 @@
+//! The appliance config file (YAML): defaults, strict decoding, validation, and the paths of the
+//! data it points at.
+//!
+//! ```yaml
+//! listen: 127.0.0.1:5000          # address of the registry listener
+//! log_level: info                 # error | warn | info | debug | trace (RUST_LOG overrides)
+//! insecure_http: false            # plain HTTP (loopback tests, TLS-terminating proxies)
+//! storage:
+//!   blobs: /srv/quay-storage      # holds blobs/ and uploads/   (relative paths: to this file)
+//!   database: /srv/sqlite-storage/registry.db
+//! limits:
+//!   max_manifest_bytes: 4194304   # the distribution-spec's recommended 4 MiB
+//!   max_blob_bytes: 0             # 0 = no limit
+//! manifests:
+//!   require_complete_indexes: false   # true refuses an index whose children are absent
+//! ```
+//!
+//! `serve --data-dir DIR` points both storage paths into DIR with the same layout the installer
+//! uses under `--quayRoot`: `DIR/quay-storage` and `DIR/sqlite-storage/registry.db`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Directory used by `serve` when neither `--config` nor `--data-dir` says otherwise.
+pub const DEFAULT_DATA_DIR: &str = "mirror-registry-data";
+
+/// The whole config file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Listener address.
+    pub listen: String,
+    /// Default tracing filter.
+    pub log_level: String,
+    /// Serve plain HTTP.
+    pub insecure_http: bool,
+    /// Where data lives.
+    pub storage: Storage,
+    /// Size limits.
+    pub limits: Limits,
+    /// Manifest acceptance policy.
+    pub manifests: ManifestPolicy,
+}
+
+/// `storage:` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// Blob store root (`blobs/` and `uploads/` beneath it).
+    pub blobs: PathBuf,
+    /// SQLite database file.
+    pub database: PathBuf,
+}
+
+/// `limits:` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest manifest accepted, in bytes.
+    pub max_manifest_bytes: u64,
+    /// Largest blob accepted, in bytes; 0 means no limit.
+    pub max_blob_bytes: u64,
+}
+
+/// `manifests:` section.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManifestPolicy {
+    /// Refuse indexes whose child manifests are not in the repository.
+    pub require_complete_indexes: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:5000".into(),
+            log_level: "info".into(),
+            insecure_http: false,
+            storage: Storage::default(),
+            limits: Limits::default(),
+            manifests: ManifestPolicy::default(),
+        }
+    }
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage::under(Path::new(DEFAULT_DATA_DIR))
+    }
+}
+
+impl Storage {
+    /// The standard layout under one data directory (the installer's `quayRoot`).
+    #[must_use]
+    pub fn under(dir: &Path) -> Storage {
+        Storage { blobs: dir.join("quay-storage"), database: dir.join("sqlite-storage").join("registry.db") }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_manifest_bytes: 4 * 1024 * 1024, max_blob_bytes: 0 }
+    }
+}
+
+/// A config that could not be loaded; the message lists every problem with its key.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The YAML does not decode (syntax, unknown key, wrong type); serde_yaml names line and column.
+    #[error("config file {path}: {message}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// serde_yaml's message.
+        message: String,
+    },
+    /// Values decode but are not usable.
+    #[error("invalid config:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Reads and validates a config file. Relative storage paths are taken relative to the file.
+    ///
+    /// # Errors
+    /// [`Error::Read`], [`Error::Decode`] or [`Error::Invalid`].
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
+        let mut config = Config::from_yaml(&text).map_err(|e| Error::Decode { path: path.into(), message: e.to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut config.storage.blobs, &mut config.storage.database] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Decodes YAML without validating. An empty document is the default config.
+    ///
+    /// # Errors
+    /// serde_yaml's error for syntax, unknown keys and wrong types.
+    pub fn from_yaml(text: &str) -> Result<Config, serde_yaml::Error> {
+        if text.trim().is_empty() { Ok(Config::default()) } else { serde_yaml::from_str(text) }
+    }
+
+    /// Checks every value, reporting all problems at once.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] with one line per problem.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut problems = Vec::new();
+        if self.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!("listen: {:?} is not an address like 127.0.0.1:5000 or [::]:8443", self.listen));
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log_level.as_str()) {
+            problems.push(format!("log_level: {:?} is not one of error, warn, info, debug, trace", self.log_level));
+        }
+        if self.storage.blobs.as_os_str().is_empty() {
+            problems.push("storage.blobs: must not be empty".into());
+        }
+        if self.storage.database.as_os_str().is_empty() || self.storage.database.file_name().is_none() {
+            problems.push("storage.database: must name a file".into());
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.limits.max_manifest_bytes) {
+            problems.push(format!(
+                "limits.max_manifest_bytes: {} is outside 1 KiB..64 MiB",
+                self.limits.max_manifest_bytes
+            ));
+        }
+        if problems.is_empty() { Ok(()) } else { Err(Error::Invalid(problems)) }
+    }
+
+    /// The listener address (valid after [`Config::validate`]).
+    ///
+    /// # Errors
+    /// When `listen` does not parse.
+    pub fn listen_addr(&self) -> Result<SocketAddr, Error> {
+        self.listen.parse().map_err(|_| Error::Invalid(vec![format!("listen: {:?} is not an address", self.listen)]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::from_yaml("").expect("empty"), Config::default());
+        Config::default().validate().expect("the default config is valid");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let err = Config::from_yaml("listen: 127.0.0.1:1\nstorage:\n  blobz: /x\n").expect_err("unknown key");
+        assert!(err.to_string().contains("blobz"), "{err}");
+        assert!(err.to_string().contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let mut c = Config::from_yaml("listen: nowhere\nlog_level: loud\nlimits: {max_manifest_bytes: 3}\n").expect("decodes");
+        c.storage.database = PathBuf::new();
+        let Err(Error::Invalid(problems)) = c.validate() else { panic!("should be invalid") };
+        let keys: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap_or_default()).collect();
+        assert_eq!(keys, ["listen", "log_level", "storage.database", "limits.max_manifest_bytes"]);
+    }
+
+    #[test]
+    fn relative_storage_paths_follow_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, "storage: {blobs: data/b, database: data/r.db}\n").expect("write");
+        let c = Config::load(&file).expect("loads");
+        assert_eq!(c.storage.blobs, dir.path().join("data/b"));
+        assert_eq!(c.storage.database, dir.path().join("data/r.db"));
+    }
+}

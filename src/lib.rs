@@ -1,0 +1,13 @@
+//! mirror-registry: a small, self-hosted container registry appliance for disconnected
+//! OpenShift and Kubernetes installs.
+//!
+//! Calls go one way: `cli` → `serve`/`registry` → `store` → `reference`/`manifest`.
+//! See ARCHITECTURE.md in the shared docs and the README for the shape and the invariants.
+
+pub mod cli;
+pub mod config;
+pub mod manifest;
+pub mod reference;
+pub mod registry;
+pub mod serve;
+pub mod store;

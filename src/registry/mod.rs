@@ -1,0 +1,167 @@
+//! The HTTP API: Docker Registry HTTP API v2 / OCI distribution-spec v1.1 over axum.
+//!
+//! One wildcard route takes every `/v2/` request; [`route::parse`] turns the raw path into a
+//! [`Route`], and [`dispatch`] picks the handler by method and route. Handlers read HTTP (query,
+//! headers, body), make one call into [`crate::store`] and build the response; they never open a
+//! file or run SQL. Errors of every layer become OCI error bodies in [`error`] alone.
+//!
+//! - [`blobs`]: GET / HEAD / DELETE of blobs
+//! - [`uploads`]: POST / PATCH / PUT / GET / DELETE of upload sessions, mounts
+//! - [`manifests`]: GET / HEAD / PUT / DELETE of manifests
+//! - [`listing`]: tags, catalog, referrers
+
+pub mod blobs;
+pub mod error;
+pub mod headers;
+pub mod listing;
+pub mod manifests;
+pub mod route;
+pub mod uploads;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use futures_util::TryStreamExt;
+use tracing::Instrument;
+
+use crate::store::{BodyError, ByteStream, Store};
+pub use error::{ApiError, ErrorCode};
+pub use route::Route;
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    /// Metadata and blobs.
+    pub store: Store,
+    /// Whether this listener serves HTTPS (for absolute `Location`s).
+    pub tls: bool,
+}
+
+/// One request, parsed as far as every handler needs.
+pub struct Ctx {
+    /// The application.
+    pub app: App,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Query parameters in order, repeated keys kept (`?tag=a&tag=b`).
+    pub query: Vec<(String, String)>,
+    /// Where the client reached us, for `Location`s.
+    pub origin: headers::Origin,
+}
+
+impl Ctx {
+    /// The first value of a query parameter.
+    #[must_use]
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a query parameter.
+    pub fn params<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.query.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// A request header as text.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The response type of handlers.
+pub type ApiResult = Result<Response, ApiError>;
+
+/// The registry's router: `/v2/…` and `/health/instance`.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/v2", any(dispatch))
+        .route("/v2/", any(dispatch))
+        .route("/v2/{*rest}", any(dispatch))
+        .route("/health/instance", get(health))
+        .fallback(any(dispatch))
+        .with_state(app)
+}
+
+/// Parses the route, runs the handler for the method, and adds the headers every response has.
+async fn dispatch(State(app): State<App>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    let request_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let span = tracing::info_span!("request", id = %request_id, %method, path = uri.path());
+    let query = serde_urlencoded::from_str::<Vec<(String, String)>>(uri.query().unwrap_or("")).unwrap_or_default();
+    let origin = headers::Origin::from_headers(&headers, app.tls);
+    let ctx = Ctx { app, headers, query, origin };
+    let result = async {
+        let route = route::parse(uri.path())?;
+        handle(ctx, &method, route, body).await
+    }
+    .instrument(span.clone())
+    .await;
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => span.in_scope(|| e.with_request_id(&request_id)).into_response(),
+    };
+    response.headers_mut().insert(headers::API_VERSION, axum::http::HeaderValue::from_static("registry/2.0"));
+    span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "answered"));
+    response
+}
+
+async fn handle(ctx: Ctx, method: &Method, route: Route, body: Body) -> ApiResult {
+    let m = method.as_str();
+    match (m, route) {
+        ("GET" | "HEAD", Route::Base) => Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], "{}").into_response()),
+        ("GET", Route::Catalog) => listing::catalog(&ctx).await,
+        ("GET", Route::Tags(repo)) => listing::tags(&ctx, &repo).await,
+        ("GET", Route::Referrers(repo, digest)) => listing::referrers(&ctx, &repo, &digest).await,
+        ("GET" | "HEAD", Route::Manifest(repo, reference)) => manifests::get(&ctx, &repo, &reference, m == "HEAD").await,
+        ("PUT", Route::Manifest(repo, reference)) => manifests::put(&ctx, &repo, &reference, body).await,
+        ("DELETE", Route::Manifest(repo, reference)) => manifests::delete(&ctx, &repo, &reference).await,
+        ("GET" | "HEAD", Route::Blob(repo, digest)) => blobs::get(&ctx, &repo, &digest, m == "HEAD").await,
+        ("DELETE", Route::Blob(repo, digest)) => blobs::delete(&ctx, &repo, &digest).await,
+        ("POST", Route::UploadStart(repo)) => uploads::start(&ctx, &repo, body).await,
+        ("PATCH", Route::Upload(repo, id)) => uploads::patch(&ctx, &repo, &id, body).await,
+        ("PUT", Route::Upload(repo, id)) => uploads::put(&ctx, &repo, &id, body).await,
+        ("GET", Route::Upload(repo, id)) => uploads::status(&ctx, &repo, &id).await,
+        ("DELETE", Route::Upload(repo, id)) => uploads::cancel(&ctx, &repo, &id).await,
+        (_, route) => Err(ApiError::new(ErrorCode::Unsupported, format!("{m} is not supported on {route:?}"))),
+    }
+}
+
+/// `GET /health/instance`: 200 when the database answers, for systemd and load balancers.
+async fn health(State(app): State<App>) -> Response {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], r#"{"status":"healthy"}"#).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, [(axum::http::header::CONTENT_TYPE, "application/json")], r#"{"status":"unhealthy"}"#)
+                .into_response()
+        }
+    }
+}
+
+/// A request body as a chunk stream for the store.
+#[must_use]
+pub fn body_stream(body: Body) -> ByteStream {
+    Box::pin(body.into_data_stream().map_err(|e| BodyError(e.to_string())))
+}
+
+/// An empty response with a status and headers.
+pub(crate) fn empty(status: StatusCode, headers: impl IntoIterator<Item = (axum::http::HeaderName, axum::http::HeaderValue)>) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    response.headers_mut().extend(headers.into_iter().map(|(k, v)| (Some(k), v)));
+    response.headers_mut().insert(axum::http::header::CONTENT_LENGTH, axum::http::HeaderValue::from_static("0"));
+    response
+}
+
+/// Tower layer used by `serve` for access logs. Kept here so tests build the same stack.
+#[must_use]
+pub fn trace_layer() -> tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&Request<Body>) -> tracing::Span + Clone,
+> {
+    tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+        tracing::debug_span!("http", method = %req.method(), path = req.uri().path())
+    })
+}

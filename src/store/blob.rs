@@ -1,0 +1,166 @@
+//! Complete blobs as a repository sees them: stat, read, mount from another repository, unlink.
+//!
+//! A blob is served by a repository only when linked to it (uploaded, mounted or referenced
+//! there), so that access rights per repository also hold for blobs.
+
+use rusqlite::OptionalExtension;
+use tokio::io::AsyncReadExt;
+
+use super::blobs::BlobReader;
+use super::{Error, Result, Store, ensure_repository, now};
+use crate::reference::{Digest, RepoName};
+
+/// A blob opened for reading, possibly a byte range of it.
+pub struct OpenBlob {
+    /// Size of the whole blob.
+    pub size: u64,
+    /// First and last byte served (inclusive), when a range was asked for.
+    pub range: Option<(u64, u64)>,
+    /// The bytes served.
+    pub reader: BlobReader,
+}
+
+/// Why a requested byte range cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum RangeError {
+    /// The range lies outside the blob.
+    #[error("range not satisfiable for a blob of {size} bytes")]
+    NotSatisfiable {
+        /// Size of the blob.
+        size: u64,
+    },
+    /// Any store error.
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+impl Store {
+    /// Size of a blob in `repo`. With `touch`, refreshes its `last_seen` (a HEAD before a push
+    /// means a client is about to reference it, so GC must keep it through the grace period).
+    ///
+    /// # Errors
+    /// [`Error::BlobUnknown`] when the repository does not hold it.
+    pub async fn stat_blob(&self, repo: &RepoName, digest: &Digest, touch: bool) -> Result<u64> {
+        let (r, d) = (repo.clone(), digest.to_string());
+        let size = self
+            .db
+            .read(move |c| {
+                Ok::<_, Error>(
+                    c.query_row(
+                        "SELECT b.size FROM repository_blobs rb
+                           JOIN repositories r ON r.id = rb.repository_id
+                           JOIN blobs b ON b.digest = rb.digest
+                          WHERE r.name = ?1 AND rb.digest = ?2",
+                        (r.as_str(), d.as_str()),
+                        |row| row.get::<_, i64>(0),
+                    )
+                    .optional()?,
+                )
+            })
+            .await?
+            .ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
+        if touch {
+            let d = digest.to_string();
+            self.db
+                .write(move |tx| {
+                    tx.execute("UPDATE blobs SET last_seen = ?1 WHERE digest = ?2", (now(), d))?;
+                    Ok::<_, Error>(())
+                })
+                .await?;
+        }
+        Ok(u64::try_from(size).unwrap_or_default())
+    }
+
+    /// Opens a blob of `repo`, or the inclusive byte range `range` of it (an open end reads to
+    /// the end of the blob).
+    ///
+    /// # Errors
+    /// [`Error::BlobUnknown`] when absent; [`RangeError::NotSatisfiable`] for a range outside it.
+    pub async fn open_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        range: Option<(u64, Option<u64>)>,
+    ) -> Result<OpenBlob, RangeError> {
+        let size = self.stat_blob(repo, digest, false).await?;
+        let range = match range {
+            None => None,
+            Some((start, end)) => {
+                let end = end.unwrap_or(size.saturating_sub(1)).min(size.saturating_sub(1));
+                if start >= size || start > end {
+                    return Err(RangeError::NotSatisfiable { size });
+                }
+                Some((start, end))
+            }
+        };
+        let reader = match self.blobs.open(digest, range.map_or(0, |r| r.0)).await {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // The row says it exists but the file is gone: report it missing and leave the
+                // repair to `fsck` rather than failing the request with a 500.
+                tracing::error!(%digest, "blob row without its file; run `mirror-registry fsck`");
+                return Err(Error::BlobUnknown(digest.clone()).into());
+            }
+            Err(e) => return Err(Error::Io(e).into()),
+        };
+        let reader: BlobReader = match range {
+            Some((start, end)) => Box::pin(reader.take(end - start + 1)),
+            None => reader,
+        };
+        Ok(OpenBlob { size, range, reader })
+    }
+
+    /// Unlinks a blob from `repo`. The bytes stay until garbage collection finds them
+    /// unreferenced everywhere.
+    ///
+    /// # Errors
+    /// [`Error::BlobUnknown`] when the repository does not hold it.
+    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        let (r, d) = (repo.clone(), digest.to_string());
+        let deleted = self
+            .db
+            .write(move |tx| {
+                Ok::<_, Error>(tx.execute(
+                    "DELETE FROM repository_blobs
+                      WHERE digest = ?2 AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
+                    (r.as_str(), d.as_str()),
+                )?)
+            })
+            .await?;
+        if deleted == 0 { Err(Error::BlobUnknown(digest.clone())) } else { Ok(()) }
+    }
+
+    /// Links a blob held by `from` into `repo` (cross-repository mount). Returns false when
+    /// `from` does not hold it; the caller then starts an ordinary upload.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn mount_blob(&self, repo: &RepoName, digest: &Digest, from: &RepoName) -> Result<bool> {
+        let (r, d, f) = (repo.clone(), digest.to_string(), from.clone());
+        self.db
+            .write(move |tx| {
+                let held: Option<i64> = tx
+                    .query_row(
+                        "SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+                          WHERE r.name = ?1 AND rb.digest = ?2",
+                        (f.as_str(), d.as_str()),
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                if held.is_none() {
+                    return Ok(false);
+                }
+                link_blob(tx, &r, &d)?;
+                Ok(true)
+            })
+            .await
+    }
+}
+
+/// Links an existing blob row into a repository and refreshes its `last_seen`.
+pub(super) fn link_blob(tx: &rusqlite::Transaction<'_>, repo: &RepoName, digest: &str) -> Result<()> {
+    let repo_id = ensure_repository(tx, repo)?;
+    tx.execute("INSERT INTO repository_blobs (repository_id, digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING", (repo_id, digest))?;
+    tx.execute("UPDATE blobs SET last_seen = ?1 WHERE digest = ?2", (now(), digest))?;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Listings: tags of a repository, the catalog of repositories, referrers of a manifest.
+//!
+//! Tags and repositories come in lexical (byte) order and paginate with `last` (exclusive) and
+//! `n`, as the distribution-spec describes.
+
+use serde_json::{Map, Value};
+
+use super::{Error, Result, Store, find_repository};
+use crate::manifest;
+use crate::reference::{Digest, RepoName};
+
+/// One page of names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The names, in lexical order.
+    pub items: Vec<String>,
+    /// Whether more names follow the last one.
+    pub more: bool,
+}
+
+/// A manifest that names another as its `subject`, described for the referrers API.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    /// Media type of the referring manifest.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its `artifactType` (or config media type).
+    pub artifact_type: Option<String>,
+    /// Its annotations.
+    pub annotations: Option<Map<String, Value>>,
+}
+
+/// Runs a paginated name query: `sql` takes `?1` (extra key), `?2` (last) and `?3` (limit).
+fn page(c: &rusqlite::Connection, sql: &str, key: i64, last: Option<&str>, n: Option<u32>) -> Result<Page> {
+    if n == Some(0) {
+        return Ok(Page { items: Vec::new(), more: false });
+    }
+    // Fetch one more than asked to learn whether another page exists.
+    let limit = n.map_or(-1, |n| i64::from(n) + 1);
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut items: Vec<String> = stmt.query_map((key, last.unwrap_or(""), limit), |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let more = n.is_some_and(|n| items.len() > n as usize);
+    if more {
+        items.pop();
+    }
+    Ok(Page { items, more })
+}
+
+impl Store {
+    /// Tags of `repo` after `last`, at most `n` (all when `None`).
+    ///
+    /// # Errors
+    /// [`Error::NameUnknown`] when the repository does not exist.
+    pub async fn list_tags(&self, repo: &RepoName, last: Option<String>, n: Option<u32>) -> Result<Page> {
+        let r = repo.clone();
+        self.db
+            .read(move |c| {
+                let repo_id = find_repository(c, &r)?.ok_or_else(|| Error::NameUnknown(r.clone()))?;
+                page(c, "SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3", repo_id, last.as_deref(), n)
+            })
+            .await
+    }
+
+    /// Repository names after `last`, at most `n` (all when `None`).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn list_repositories(&self, last: Option<String>, n: Option<u32>) -> Result<Page> {
+        self.db
+            .read(move |c| page(c, "SELECT name FROM repositories WHERE ?1 = ?1 AND name > ?2 ORDER BY name LIMIT ?3", 0, last.as_deref(), n))
+            .await
+    }
+
+    /// Manifests in `repo` whose subject is `subject`, optionally only those of `artifact_type`.
+    /// An unknown repository or subject has no referrers (never an error).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn list_referrers(&self, repo: &RepoName, subject: &Digest, artifact_type: Option<String>) -> Result<Vec<Referrer>> {
+        let (r, s) = (repo.clone(), subject.to_string());
+        self.db
+            .read(move |c| {
+                let Some(repo_id) = find_repository(c, &r)? else { return Ok(Vec::new()) };
+                let mut stmt = c.prepare_cached(
+                    "SELECT digest, media_type, artifact_type, content FROM manifests
+                      WHERE repository_id = ?1 AND subject = ?2 AND (?3 IS NULL OR artifact_type = ?3)
+                      ORDER BY created_at, id",
+                )?;
+                let rows = stmt.query_map((repo_id, s, artifact_type), |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<String>>(2)?, row.get::<_, Vec<u8>>(3)?))
+                })?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (digest, media_type, artifact_type, content) = row?;
+                    let Ok(digest) = digest.parse::<Digest>() else { continue };
+                    // Annotations are read back from the stored bytes, which passed `parse` on push.
+                    let annotations = manifest::parse(Some(&media_type), &content).ok().and_then(|m| m.annotations);
+                    out.push(Referrer { media_type, digest, size: content.len() as u64, artifact_type, annotations });
+                }
+                Ok::<_, Error>(out)
+            })
+            .await
+    }
+}

@@ -1,0 +1,171 @@
+//! The registry's storage: metadata in SQLite, bytes in a [`BlobStore`], behind one API.
+//!
+//! Owns invariants 1, 2 and 4 of ARCHITECTURE.md. Callers (`registry/`, later `gc`) pass
+//! validated types from [`crate::reference`] and get typed results or a [`Error`]; this module
+//! never sees an HTTP type, and nothing outside it runs SQL or builds a storage path.
+//!
+//! - [`blob`]: reading, linking (mount) and unlinking complete blobs
+//! - [`upload`]: upload sessions, streamed and hashed on the fly, committed after verification
+//! - [`manifests`]: manifests with their references and tags, one transaction each
+//! - [`listing`]: tags, catalog and referrers
+
+pub mod blob;
+pub mod blobs;
+pub mod db;
+pub mod listing;
+pub mod manifests;
+pub mod upload;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use rusqlite::OptionalExtension;
+
+use crate::config::Config;
+use crate::reference::{Digest, RepoName, UploadId};
+pub use blobs::{BlobStore, FsBlobStore};
+pub use db::Db;
+
+/// A request or response body as a stream of chunks.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>>;
+
+/// The client's body stream failed (disconnect, malformed chunking).
+#[derive(Debug, thiserror::Error)]
+#[error("request body: {0}")]
+pub struct BodyError(pub String);
+
+/// Everything that can go wrong in the store. `registry::error` maps each variant to one OCI
+/// error code and status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The repository has no such blob.
+    #[error("blob {0} is not in this repository")]
+    BlobUnknown(Digest),
+    /// No upload session with that id in this repository.
+    #[error("upload session {0} does not exist")]
+    UploadUnknown(UploadId),
+    /// Content does not hash to the digest the client named.
+    #[error("digest {expected} does not match the content (sha is {actual})")]
+    DigestMismatch {
+        /// The digest the client named.
+        expected: Digest,
+        /// The digest of what it sent.
+        actual: Digest,
+    },
+    /// A chunk does not start where the upload ends.
+    #[error("chunk starts at {start} but the upload holds {size} bytes")]
+    ChunkOutOfOrder {
+        /// Where the chunk said it starts.
+        start: u64,
+        /// Bytes held so far.
+        size: u64,
+    },
+    /// A blob or manifest exceeds the configured limit.
+    #[error("content exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The repository does not exist.
+    #[error("repository {0} is not known")]
+    NameUnknown(RepoName),
+    /// No such manifest (tag or digest) in the repository.
+    #[error("manifest {0} is not in this repository")]
+    ManifestUnknown(String),
+    /// The manifest is malformed.
+    #[error(transparent)]
+    ManifestInvalid(#[from] crate::manifest::Error),
+    /// The manifest references a blob or child manifest the repository does not hold.
+    #[error("manifest references {0}, which is not in this repository")]
+    ManifestBlobUnknown(Digest),
+    /// The client's body stream failed.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// Filesystem failure.
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// SQLite failure.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A blocking task panicked or was cancelled.
+    #[error("background task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Result alias for the store.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Seconds since the Unix epoch, the unit of every timestamp column.
+#[must_use]
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The storage API. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    blobs: Arc<dyn BlobStore>,
+    policy: Policy,
+    /// Hash state of upload sessions this process has seen, so that chunked uploads are
+    /// hashed once, as the bytes arrive. After a restart the state is rebuilt by re-reading.
+    sessions: Arc<Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<upload::Session>>>>>,
+}
+
+/// Acceptance rules taken from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Largest manifest accepted.
+    pub max_manifest_bytes: u64,
+    /// Largest blob accepted; 0 for no limit.
+    pub max_blob_bytes: u64,
+    /// Refuse indexes with absent children.
+    pub require_complete_indexes: bool,
+}
+
+impl Store {
+    /// Opens the database (applying migrations) and the filesystem blob store named by `config`.
+    ///
+    /// # Errors
+    /// When either cannot be opened or created.
+    pub fn open(config: &Config) -> Result<Store> {
+        let db = Db::open(&config.storage.database)?;
+        let blobs = Arc::new(FsBlobStore::open(&config.storage.blobs)?);
+        let policy = Policy {
+            max_manifest_bytes: config.limits.max_manifest_bytes,
+            max_blob_bytes: config.limits.max_blob_bytes,
+            require_complete_indexes: config.manifests.require_complete_indexes,
+        };
+        Ok(Store { db, blobs, policy, sessions: Arc::default() })
+    }
+
+    /// The acceptance rules in force.
+    #[must_use]
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// Whether the database answers a trivial query (for health checks).
+    ///
+    /// # Errors
+    /// When it does not.
+    pub async fn ping(&self) -> Result<()> {
+        self.db.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
+    }
+}
+
+/// The id of a repository, creating it on first push.
+fn ensure_repository(tx: &rusqlite::Transaction<'_>, name: &RepoName) -> Result<i64> {
+    tx.execute("INSERT INTO repositories (name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING", (name.as_str(), now()))?;
+    Ok(tx.query_row("SELECT id FROM repositories WHERE name = ?1", [name.as_str()], |r| r.get(0))?)
+}
+
+/// The id of an existing repository.
+fn find_repository(conn: &rusqlite::Connection, name: &RepoName) -> Result<Option<i64>> {
+    Ok(conn.query_row("SELECT id FROM repositories WHERE name = ?1", [name.as_str()], |r| r.get(0)).optional()?)
+}

@@ -1,0 +1,253 @@
+//! Upload sessions: bytes stream into `uploads/<id>` while being hashed; on completion the digest
+//! is checked, the file fsynced and renamed into place, and only then is the blob row committed
+//! (invariant 1). A crash at any point leaves no visible blob, at worst an orphan upload file.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use rusqlite::OptionalExtension;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::blob::link_blob;
+use super::{ByteStream, Error, Result, Store, now};
+use crate::reference::{Algorithm, Digest, Hasher, RepoName, UploadId};
+
+/// What this process knows of an upload session between requests.
+pub struct Session {
+    repo: RepoName,
+    /// Bytes received so far.
+    size: u64,
+    /// Running SHA-256 of those bytes, when it covers all of them (not after a restart or a
+    /// failed write; the file is then hashed again at commit).
+    hasher: Option<Hasher>,
+}
+
+/// Where a chunk says it belongs (`Content-Range: start-end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRange {
+    /// First byte offset.
+    pub start: u64,
+    /// Last byte offset, inclusive.
+    pub end: u64,
+}
+
+impl Store {
+    /// Starts an upload session in `repo`.
+    ///
+    /// # Errors
+    /// Filesystem or database failures.
+    pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadId> {
+        let id = UploadId::generate();
+        self.blobs.create_upload(&id).await?;
+        let (i, r) = (id.to_string(), repo.to_string());
+        self.db
+            .write(move |tx| {
+                tx.execute("INSERT INTO uploads (id, repository, started_at) VALUES (?1, ?2, ?3)", (i, r, now()))?;
+                Ok::<_, Error>(())
+            })
+            .await?;
+        let session = Session { repo: repo.clone(), size: 0, hasher: Some(Algorithm::Sha256.hasher()) };
+        self.sessions_lock().insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
+        Ok(id)
+    }
+
+    /// Bytes received so far by an upload session.
+    ///
+    /// # Errors
+    /// [`Error::UploadUnknown`] when there is no such session in `repo`.
+    pub async fn upload_size(&self, repo: &RepoName, id: &UploadId) -> Result<u64> {
+        let session = self.session(repo, id).await?;
+        let size = session.lock().await.size;
+        Ok(size)
+    }
+
+    /// Appends a chunk to an upload session and returns the new size. `range`, when given,
+    /// must start where the upload ends.
+    ///
+    /// # Errors
+    /// [`Error::UploadUnknown`], [`Error::ChunkOutOfOrder`], [`Error::TooLarge`], body and
+    /// storage failures.
+    pub async fn append_upload(&self, repo: &RepoName, id: &UploadId, range: Option<ChunkRange>, body: ByteStream) -> Result<u64> {
+        let session = self.session(repo, id).await?;
+        let mut session = session.lock().await;
+        self.append_locked(id, &mut session, range, body).await?;
+        Ok(session.size)
+    }
+
+    /// Appends the final chunk (if any), verifies the content against `digest` and makes it a
+    /// blob of `repo`. On a digest mismatch the session is discarded.
+    ///
+    /// # Errors
+    /// As [`Store::append_upload`], plus [`Error::DigestMismatch`].
+    pub async fn commit_upload(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        digest: &Digest,
+        range: Option<ChunkRange>,
+        body: ByteStream,
+    ) -> Result<()> {
+        let session = self.session(repo, id).await?;
+        let mut session = session.lock().await;
+        self.append_locked(id, &mut session, range, body).await?;
+        let hasher = session.hasher.take().filter(|h| h.algorithm() == digest.algorithm());
+        let result = self.finish_blob(repo, id, digest, session.size, hasher).await;
+        // Whatever the outcome the session is over: committed, or discarded as corrupt.
+        if result.is_err() {
+            self.blobs.delete_upload(id).await?;
+        }
+        let i = id.to_string();
+        self.db
+            .write(move |tx| {
+                tx.execute("DELETE FROM uploads WHERE id = ?1", [i])?;
+                Ok::<_, Error>(())
+            })
+            .await?;
+        self.sessions_lock().remove(id);
+        result
+    }
+
+    /// Stores a whole blob sent in one request (`POST ?digest=`), without a session row.
+    ///
+    /// # Errors
+    /// [`Error::DigestMismatch`], [`Error::TooLarge`], body and storage failures.
+    pub async fn put_blob(&self, repo: &RepoName, digest: &Digest, body: ByteStream) -> Result<()> {
+        let id = UploadId::generate();
+        self.blobs.create_upload(&id).await?;
+        let mut session = Session { repo: repo.clone(), size: 0, hasher: Some(digest.algorithm().hasher()) };
+        let mut result = self.append_locked(&id, &mut session, None, body).await;
+        if result.is_ok() {
+            result = self.finish_blob(repo, &id, digest, session.size, session.hasher.take()).await;
+        }
+        if result.is_err() {
+            self.blobs.delete_upload(&id).await?;
+        }
+        result
+    }
+
+    /// Abandons an upload session and deletes its bytes.
+    ///
+    /// # Errors
+    /// [`Error::UploadUnknown`] and storage failures.
+    pub async fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<()> {
+        let session = self.session(repo, id).await?;
+        let _guard = session.lock().await;
+        self.blobs.delete_upload(id).await?;
+        let i = id.to_string();
+        self.db
+            .write(move |tx| {
+                tx.execute("DELETE FROM uploads WHERE id = ?1", [i])?;
+                Ok::<_, Error>(())
+            })
+            .await?;
+        self.sessions_lock().remove(id);
+        Ok(())
+    }
+
+    fn sessions_lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<UploadId, Arc<tokio::sync::Mutex<Session>>>> {
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The session for `id`, rebuilt from the database and the upload file when this process
+    /// has not seen it (after a restart).
+    async fn session(&self, repo: &RepoName, id: &UploadId) -> Result<Arc<tokio::sync::Mutex<Session>>> {
+        let known = self.sessions_lock().get(id).cloned();
+        let session = if let Some(s) = known {
+            s
+        } else {
+            let i = id.to_string();
+            let owner: Option<String> = self
+                .db
+                .read(move |c| Ok::<_, Error>(c.query_row("SELECT repository FROM uploads WHERE id = ?1", [i], |r| r.get(0)).optional()?))
+                .await?;
+            let owner = owner.ok_or_else(|| Error::UploadUnknown(id.clone()))?;
+            let size = self.blobs.upload_size(id).await?.ok_or_else(|| Error::UploadUnknown(id.clone()))?;
+            let owner = owner.parse().map_err(|_| Error::UploadUnknown(id.clone()))?;
+            let fresh = Arc::new(tokio::sync::Mutex::new(Session { repo: owner, size, hasher: None }));
+            self.sessions_lock().entry(id.clone()).or_insert(fresh).clone()
+        };
+        if session.lock().await.repo != *repo {
+            return Err(Error::UploadUnknown(id.clone()));
+        }
+        Ok(session)
+    }
+
+    /// Streams `body` onto the end of the upload, hashing as it goes.
+    async fn append_locked(&self, id: &UploadId, session: &mut Session, range: Option<ChunkRange>, mut body: ByteStream) -> Result<()> {
+        if let Some(r) = range {
+            if r.start != session.size || r.end < r.start {
+                return Err(Error::ChunkOutOfOrder { start: r.start, size: session.size });
+            }
+        }
+        let limit = self.policy.max_blob_bytes;
+        let mut writer = self.blobs.append_upload(id).await?;
+        let mut written = 0u64;
+        let outcome: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                let len = chunk.len() as u64;
+                if limit > 0 && session.size + written + len > limit {
+                    return Err(Error::TooLarge { limit });
+                }
+                writer.write_all(&chunk).await?;
+                if let Some(h) = session.hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                written += len;
+            }
+            Ok(())
+        }
+        .await;
+        let flushed = writer.shutdown().await;
+        // The file is the truth: if a write failed part-way, re-read its size and drop the running
+        // hash so the commit hashes the file again.
+        if outcome.is_err() || flushed.is_err() {
+            session.size = self.blobs.upload_size(id).await?.unwrap_or(0);
+            session.hasher = None;
+        } else {
+            session.size += written;
+        }
+        outcome?;
+        flushed?;
+        Ok(())
+    }
+
+    /// Verifies the upload against `digest`, moves it into place and commits the blob row.
+    async fn finish_blob(&self, repo: &RepoName, id: &UploadId, digest: &Digest, size: u64, hasher: Option<Hasher>) -> Result<()> {
+        let actual = match hasher {
+            Some(h) if h.algorithm() == digest.algorithm() => h.finish(),
+            _ => self.hash_upload(id, digest.algorithm()).await?,
+        };
+        if actual != *digest {
+            return Err(Error::DigestMismatch { expected: digest.clone(), actual });
+        }
+        self.blobs.commit_upload(id, digest).await?;
+        let (r, d) = (repo.clone(), digest.to_string());
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        self.db
+            .write(move |tx| {
+                let t = now();
+                tx.execute(
+                    "INSERT INTO blobs (digest, size, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)
+                     ON CONFLICT(digest) DO UPDATE SET last_seen = excluded.last_seen",
+                    (d.as_str(), size, t),
+                )?;
+                link_blob(tx, &r, &d)
+            })
+            .await
+    }
+
+    async fn hash_upload(&self, id: &UploadId, algorithm: Algorithm) -> Result<Digest> {
+        let mut reader = self.blobs.read_upload(id).await?;
+        let mut hasher = algorithm.hasher();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = reader.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hasher.finish())
+    }
+}
