@@ -50,7 +50,7 @@ pub struct Config {
 pub struct Storage {
     /// Blob store root (`blobs/` and `uploads/` beneath it).
     pub blobs: PathBuf,
-    /// SQLite database file.
+    /// `SQLite` database file.
     pub database: PathBuf,
 }
 
@@ -116,12 +116,12 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
-    /// The YAML does not decode (syntax, unknown key, wrong type); serde_yaml names line and column.
+    /// The YAML does not decode (syntax, unknown key, wrong type); `serde_yaml` names line and column.
     #[error("config file {path}: {message}")]
     Decode {
         /// The file.
         path: PathBuf,
-        /// serde_yaml's message.
+        /// `serde_yaml`'s message.
         message: String,
     },
     /// Values decode but are not usable.
@@ -136,7 +136,8 @@ impl Config {
     /// [`Error::Read`], [`Error::Decode`] or [`Error::Invalid`].
     pub fn load(path: &Path) -> Result<Config, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
-        let mut config = Config::from_yaml(&text).map_err(|e| Error::Decode { path: path.into(), message: e.to_string() })?;
+        let mut config =
+            Config::from_yaml(&text).map_err(|e| Error::Decode { path: path.into(), message: e.to_string() })?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut config.storage.blobs, &mut config.storage.database] {
             if p.is_relative() {
@@ -150,7 +151,7 @@ impl Config {
     /// Decodes YAML without validating. An empty document is the default config.
     ///
     /// # Errors
-    /// serde_yaml's error for syntax, unknown keys and wrong types.
+    /// `serde_yaml`'s error for syntax, unknown keys and wrong types.
     pub fn from_yaml(text: &str) -> Result<Config, serde_yaml::Error> {
         if text.trim().is_empty() { Ok(Config::default()) } else { serde_yaml::from_str(text) }
     }
@@ -210,7 +211,8 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_with_its_key() {
-        let mut c = Config::from_yaml("listen: nowhere\nlog_level: loud\nlimits: {max_manifest_bytes: 3}\n").expect("decodes");
+        let mut c =
+            Config::from_yaml("listen: nowhere\nlog_level: loud\nlimits: {max_manifest_bytes: 3}\n").expect("decodes");
         c.storage.database = PathBuf::new();
         let Err(Error::Invalid(problems)) = c.validate() else { panic!("should be invalid") };
         let keys: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap_or_default()).collect();

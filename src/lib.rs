@@ -1,5 +1,5 @@
 //! mirror-registry: a small, self-hosted container registry appliance for disconnected
-//! OpenShift and Kubernetes installs.
+//! `OpenShift` and Kubernetes installs.
 //!
 //! Calls go one way: `cli` → `serve`/`registry` → `store` → `reference`/`manifest`.
 //! See ARCHITECTURE.md in the shared docs and the README for the shape and the invariants.

@@ -230,7 +230,9 @@ mod tests {
 
     #[test]
     fn accepted_manifests() {
-        let index = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{D1}","size":5}}]}}"#);
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{D1}","size":5}}]}}"#
+        );
         let artifact = format!(
             r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/x.sig","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{D1}","size":2}},"layers":[],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{D2}","size":7}},"annotations":{{"a":"b"}}}}"#
         );
@@ -238,7 +240,14 @@ mod tests {
             ("oci image with mediaType", Some(OCI_MANIFEST), image(Some(OCI_MANIFEST)), Kind::Image, 2, 0),
             ("oci image without mediaType (umoci)", Some(OCI_MANIFEST), image(None), Kind::Image, 2, 0),
             ("docker schema2", Some(DOCKER_MANIFEST), image(Some(DOCKER_MANIFEST)), Kind::Image, 2, 0),
-            ("content type with parameters", Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"), image(Some(OCI_MANIFEST)), Kind::Image, 2, 0),
+            (
+                "content type with parameters",
+                Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"),
+                image(Some(OCI_MANIFEST)),
+                Kind::Image,
+                2,
+                0,
+            ),
             ("oci index", Some(OCI_INDEX), index, Kind::Index, 0, 1),
             ("artifact with subject", Some(OCI_MANIFEST), artifact, Kind::Image, 1, 0),
         ];
@@ -259,15 +268,40 @@ mod tests {
         let cases: Vec<(&str, Option<&str>, String, fn(&Error) -> bool)> = vec![
             ("not json", Some(OCI_MANIFEST), "{nope".into(), |e| matches!(e, Error::NotJson(_))),
             ("json array", Some(OCI_MANIFEST), "[]".into(), |e| matches!(e, Error::NotJson(_))),
-            ("schema version 3", Some(OCI_MANIFEST), image(Some(OCI_MANIFEST)).replace(":2,", ":3,"), |e| *e == Error::SchemaVersion),
-            ("schema1 by header", Some("application/vnd.docker.distribution.manifest.v1+prettyjws"), r#"{"schemaVersion":1,"name":"x"}"#.into(), |e| *e == Error::Schema1),
-            ("schema1 by version", Some(OCI_MANIFEST), r#"{"schemaVersion":1,"name":"x"}"#.into(), |e| *e == Error::Schema1),
-            ("mismatch", Some(DOCKER_MANIFEST), image(Some(OCI_MANIFEST)), |e| matches!(e, Error::MediaTypeMismatch { .. })),
+            ("schema version 3", Some(OCI_MANIFEST), image(Some(OCI_MANIFEST)).replace(":2,", ":3,"), |e| {
+                *e == Error::SchemaVersion
+            }),
+            (
+                "schema1 by header",
+                Some("application/vnd.docker.distribution.manifest.v1+prettyjws"),
+                r#"{"schemaVersion":1,"name":"x"}"#.into(),
+                |e| *e == Error::Schema1,
+            ),
+            ("schema1 by version", Some(OCI_MANIFEST), r#"{"schemaVersion":1,"name":"x"}"#.into(), |e| {
+                *e == Error::Schema1
+            }),
+            ("mismatch", Some(DOCKER_MANIFEST), image(Some(OCI_MANIFEST)), |e| {
+                matches!(e, Error::MediaTypeMismatch { .. })
+            }),
             ("docker without mediaType", Some(DOCKER_MANIFEST), image(None), |e| *e == Error::MissingMediaType),
-            ("unknown type", Some("application/x-foo"), image(Some("application/x-foo")), |e| matches!(e, Error::UnsupportedMediaType(_))),
-            ("bad layer digest", Some(OCI_MANIFEST), image(Some(OCI_MANIFEST)).replace(D2, "sha256:xyz"), |e| matches!(e, Error::Field { .. })),
-            ("missing config", Some(OCI_MANIFEST), format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#), |e| matches!(e, Error::Field { .. })),
-            ("index without manifests", Some(OCI_INDEX), format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}"}}"#), |e| matches!(e, Error::Field { .. })),
+            ("unknown type", Some("application/x-foo"), image(Some("application/x-foo")), |e| {
+                matches!(e, Error::UnsupportedMediaType(_))
+            }),
+            ("bad layer digest", Some(OCI_MANIFEST), image(Some(OCI_MANIFEST)).replace(D2, "sha256:xyz"), |e| {
+                matches!(e, Error::Field { .. })
+            }),
+            (
+                "missing config",
+                Some(OCI_MANIFEST),
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#),
+                |e| matches!(e, Error::Field { .. }),
+            ),
+            (
+                "index without manifests",
+                Some(OCI_INDEX),
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}"}}"#),
+                |e| matches!(e, Error::Field { .. }),
+            ),
         ];
         for (name, ct, body, check) in cases {
             match parse(ct, body.as_bytes()) {

@@ -25,7 +25,9 @@ use sha2::Digest as _;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The repository name breaks the grammar above.
-    #[error("invalid repository name {0:?}: components must match [a-z0-9]+([._-][a-z0-9]+)*, joined by '/', at most 255 characters")]
+    #[error(
+        "invalid repository name {0:?}: components must match [a-z0-9]+([._-][a-z0-9]+)*, joined by '/', at most 255 characters"
+    )]
     Name(String),
     /// The tag breaks the grammar above.
     #[error("invalid tag {0:?}: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}")]
@@ -150,9 +152,9 @@ impl FromStr for Digest {
     fn from_str(s: &str) -> Result<Self, Error> {
         let (algorithm, encoded) = s.split_once(':').ok_or_else(|| Error::Digest(s.to_string()))?;
         let algorithm_ok = !algorithm.is_empty()
-            && algorithm.split(['+', '.', '_', '-']).all(|part| {
-                !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            });
+            && algorithm
+                .split(['+', '.', '_', '-'])
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         let encoded_ok = !encoded.is_empty()
             && encoded.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'));
         if !algorithm_ok || !encoded_ok {
@@ -425,10 +427,18 @@ mod tests {
         let cases: &[(&str, &str, Result<(), fn(&Error) -> bool>)] = &[
             ("sha256", SHA256_EMPTY, Ok(())),
             ("sha512", &sha512, Ok(())),
-            ("upper case hex", &SHA256_EMPTY.to_uppercase().replace("SHA256", "sha256"), Err(|e| matches!(e, Error::Digest(_)))),
+            (
+                "upper case hex",
+                &SHA256_EMPTY.to_uppercase().replace("SHA256", "sha256"),
+                Err(|e| matches!(e, Error::Digest(_))),
+            ),
             ("short", "sha256:abc", Err(|e| matches!(e, Error::Digest(_)))),
             ("no colon", "sha256", Err(|e| matches!(e, Error::Digest(_)))),
-            ("unknown algorithm", "md5:d41d8cd98f00b204e9800998ecf8427e", Err(|e| matches!(e, Error::DigestAlgorithm(_)))),
+            (
+                "unknown algorithm",
+                "md5:d41d8cd98f00b204e9800998ecf8427e",
+                Err(|e| matches!(e, Error::DigestAlgorithm(_))),
+            ),
             ("empty algorithm", ":abc", Err(|e| matches!(e, Error::Digest(_)))),
         ];
         for (name, input, expected) in cases {

@@ -44,13 +44,19 @@ fn absolute(p: &Path) -> String {
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let config = effective_config(args)?;
     init_logging(&config.log_level);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(serve(config))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = Store::open(&config)
-        .with_context(|| format!("opening storage (database {}, blobs {})", config.storage.database.display(), config.storage.blobs.display()))?;
+    let store = Store::open(&config).with_context(|| {
+        format!(
+            "opening storage (database {}, blobs {})",
+            config.storage.database.display(),
+            config.storage.blobs.display()
+        )
+    })?;
     let addr = config.listen_addr()?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
@@ -77,7 +83,8 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("mirror_registry={default_level},tower_http=warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("mirror_registry={default_level},tower_http=warn"))
+    });
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// A small, self-hosted container registry for disconnected OpenShift and Kubernetes installs.
+/// A small, self-hosted container registry for disconnected `OpenShift` and Kubernetes installs.
 #[derive(Debug, Parser)]
 #[command(name = "mirror-registry", version, about, long_about = None)]
 pub struct Cli {
@@ -24,7 +24,7 @@ pub enum Command {
     /// which it creates. Try it:
     ///
     ///   mirror-registry serve
-    ///   skopeo copy --dest-tls-verify=false oci:layout:tag docker://127.0.0.1:5000/demo:tag
+    ///   skopeo copy --dest-tls-verify=false oci:layout:tag `docker://127.0.0.1:5000/demo:tag`
     Serve(ServeArgs),
 }
 

@@ -14,7 +14,10 @@ use crate::reference::{Digest, RepoName};
 /// with the whole blob as HTTP allows.
 fn parse_range(value: Option<&str>, size_hint: Option<u64>) -> Result<Option<(u64, Option<u64>)>, ApiError> {
     let Some(value) = value else { return Ok(None) };
-    let invalid = || ApiError::new(ErrorCode::SizeInvalid, format!("invalid Range header {value:?}")).status(StatusCode::RANGE_NOT_SATISFIABLE);
+    let invalid = || {
+        ApiError::new(ErrorCode::SizeInvalid, format!("invalid Range header {value:?}"))
+            .status(StatusCode::RANGE_NOT_SATISFIABLE)
+    };
     let spec = value.trim().strip_prefix("bytes=").ok_or_else(invalid)?;
     if spec.contains(',') {
         return Ok(None);
@@ -36,7 +39,7 @@ fn parse_range(value: Option<&str>, size_hint: Option<u64>) -> Result<Option<(u6
 
 /// `GET`/`HEAD` of a blob, with byte ranges on `GET`. `HEAD` always carries `Content-Length`
 /// and refreshes the blob's `last_seen` (clients HEAD before deciding not to upload).
-pub async fn get(ctx: &Ctx, repo: &RepoName, digest: &Digest, head: bool) -> ApiResult {
+pub(super) async fn get(ctx: &Ctx, repo: &RepoName, digest: &Digest, head: bool) -> ApiResult {
     let store = &ctx.app.store;
     if head {
         let size = store.stat_blob(repo, digest, true).await?;
@@ -73,7 +76,7 @@ pub async fn get(ctx: &Ctx, repo: &RepoName, digest: &Digest, head: bool) -> Api
 }
 
 /// `DELETE` of a blob: unlinks it from the repository; garbage collection reclaims the bytes.
-pub async fn delete(ctx: &Ctx, repo: &RepoName, digest: &Digest) -> ApiResult {
+pub(super) async fn delete(ctx: &Ctx, repo: &RepoName, digest: &Digest) -> ApiResult {
     ctx.app.store.delete_blob(repo, digest).await?;
     Ok(empty(StatusCode::ACCEPTED, [(headers::CONTENT_DIGEST, headers::digest(digest))]))
 }

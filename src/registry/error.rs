@@ -74,9 +74,12 @@ impl ErrorCode {
     }
 }
 
-/// An error answered to the client.
+/// An error answered to the client. Boxed: it travels through every handler's `Result`.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     code: ErrorCode,
     status: StatusCode,
     message: String,
@@ -90,33 +93,40 @@ impl ApiError {
     /// An error with the code's default status.
     #[must_use]
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, status: code.wire().1, message: message.into(), detail: None, headers: HeaderMap::new(), internal: None }
+        ApiError(Box::new(Inner {
+            code,
+            status: code.wire().1,
+            message: message.into(),
+            detail: None,
+            headers: HeaderMap::new(),
+            internal: None,
+        }))
     }
 
     /// The error code.
     #[must_use]
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 
     /// Overrides the status (416 for ranges, 413 for sizes, 404 for unknown routes).
     #[must_use]
     pub fn status(mut self, status: StatusCode) -> ApiError {
-        self.status = status;
+        self.0.status = status;
         self
     }
 
     /// Adds a `detail` object.
     #[must_use]
     pub fn detail(mut self, detail: Value) -> ApiError {
-        self.detail = Some(detail);
+        self.0.detail = Some(detail);
         self
     }
 
     /// Adds a response header.
     #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> ApiError {
-        self.headers.insert(name, value);
+        self.0.headers.insert(name, value);
         self
     }
 
@@ -124,16 +134,21 @@ impl ApiError {
     #[must_use]
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         let mut e = ApiError::new(ErrorCode::Unknown, "internal server error");
-        e.internal = Some(cause.to_string());
+        e.0.internal = Some(cause.to_string());
         e
     }
 
     /// Replaces a 5xx message by one naming the request id, and logs the cause.
     #[must_use]
     pub fn with_request_id(mut self, request_id: &str) -> ApiError {
-        if self.status.is_server_error() {
-            tracing::error!(request_id, cause = self.internal.as_deref().unwrap_or(&self.message), "request failed");
-            self.message = format!("internal server error; the server log has the cause under request id {request_id}");
+        if self.0.status.is_server_error() {
+            tracing::error!(
+                request_id,
+                cause = self.0.internal.as_deref().unwrap_or(&self.0.message),
+                "request failed"
+            );
+            self.0.message =
+                format!("internal server error; the server log has the cause under request id {request_id}");
         }
         self
     }
@@ -141,14 +156,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (code, _) = self.code.wire();
-        let mut error = json!({ "code": code, "message": self.message });
-        if let Some(detail) = self.detail {
+        let Inner { code, status, message, detail, headers, internal: _ } = *self.0;
+        let (code, _) = code.wire();
+        let mut error = json!({ "code": code, "message": message });
+        if let Some(detail) = detail {
             error["detail"] = detail;
         }
         let body = json!({ "errors": [error] }).to_string();
-        let mut response = (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
-        response.headers_mut().extend(self.headers);
+        let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+        response.headers_mut().extend(headers);
         response
     }
 }
@@ -157,13 +173,17 @@ impl From<store::Error> for ApiError {
     fn from(e: store::Error) -> ApiError {
         use store::Error as E;
         match e {
-            E::BlobUnknown(ref d) => ApiError::new(ErrorCode::BlobUnknown, e.to_string()).detail(json!({ "digest": d.to_string() })),
+            E::BlobUnknown(ref d) => {
+                ApiError::new(ErrorCode::BlobUnknown, e.to_string()).detail(json!({ "digest": d.to_string() }))
+            }
             E::UploadUnknown(_) => ApiError::new(ErrorCode::BlobUploadUnknown, e.to_string()),
             E::DigestMismatch { .. } => ApiError::new(ErrorCode::DigestInvalid, e.to_string()),
             E::ChunkOutOfOrder { size, .. } => ApiError::new(ErrorCode::BlobUploadInvalid, e.to_string())
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
                 .header(HeaderName::from_static("range"), super::headers::upload_range(size)),
-            E::TooLarge { .. } => ApiError::new(ErrorCode::SizeInvalid, e.to_string()).status(StatusCode::PAYLOAD_TOO_LARGE),
+            E::TooLarge { .. } => {
+                ApiError::new(ErrorCode::SizeInvalid, e.to_string()).status(StatusCode::PAYLOAD_TOO_LARGE)
+            }
             E::NameUnknown(_) => ApiError::new(ErrorCode::NameUnknown, e.to_string()),
             E::ManifestUnknown(_) => ApiError::new(ErrorCode::ManifestUnknown, e.to_string()),
             E::ManifestInvalid(_) => ApiError::new(ErrorCode::ManifestInvalid, e.to_string()),

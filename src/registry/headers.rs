@@ -77,7 +77,9 @@ impl Origin {
             _ if tls => "https",
             _ => "http",
         };
-        let host = first("x-forwarded-host").or_else(|| first("host")).filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'/'));
+        let host = first("x-forwarded-host")
+            .or_else(|| first("host"))
+            .filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'/'));
         Origin(host.map(|h| format!("{scheme}://{h}")))
     }
 
@@ -102,7 +104,12 @@ mod tests {
             ("host over http", &[("host", "reg:5000")], false, "http://reg:5000/v2/x"),
             ("host over tls", &[("host", "reg:8443")], true, "https://reg:8443/v2/x"),
             ("proxy says https", &[("host", "reg"), ("x-forwarded-proto", "https")], false, "https://reg/v2/x"),
-            ("proxy host wins", &[("host", "inner:5000"), ("x-forwarded-host", "outer"), ("x-forwarded-proto", "https,http")], false, "https://outer/v2/x"),
+            (
+                "proxy host wins",
+                &[("host", "inner:5000"), ("x-forwarded-host", "outer"), ("x-forwarded-proto", "https,http")],
+                false,
+                "https://outer/v2/x",
+            ),
             ("bogus proto ignored", &[("host", "reg"), ("x-forwarded-proto", "gopher")], false, "http://reg/v2/x"),
         ];
         for (name, headers, tls, expected) in cases {

@@ -14,7 +14,11 @@ use crate::store::listing::Page;
 fn pagination(ctx: &Ctx) -> Result<(Option<u32>, Option<String>), ApiError> {
     let n = ctx
         .param("n")
-        .map(|n| n.parse::<u32>().map_err(|_| ApiError::new(ErrorCode::PaginationNumberInvalid, format!("n={n:?} is not a non-negative integer"))))
+        .map(|n| {
+            n.parse::<u32>().map_err(|_| {
+                ApiError::new(ErrorCode::PaginationNumberInvalid, format!("n={n:?} is not a non-negative integer"))
+            })
+        })
         .transpose()?;
     Ok((n, ctx.param("last").map(str::to_string)))
 }
@@ -30,21 +34,21 @@ fn page_response(path: &str, n: Option<u32>, page: &Page, body: &Value) -> Respo
 }
 
 /// Tags of a repository, in lexical order.
-pub async fn tags(ctx: &Ctx, repo: &RepoName) -> ApiResult {
+pub(super) async fn tags(ctx: &Ctx, repo: &RepoName) -> ApiResult {
     let (n, last) = pagination(ctx)?;
     let page = ctx.app.store.list_tags(repo, last, n).await?;
     Ok(page_response(&format!("/v2/{repo}/tags/list"), n, &page, &json!({ "name": repo.as_str(), "tags": page.items })))
 }
 
 /// Repositories, in lexical order.
-pub async fn catalog(ctx: &Ctx) -> ApiResult {
+pub(super) async fn catalog(ctx: &Ctx) -> ApiResult {
     let (n, last) = pagination(ctx)?;
     let page = ctx.app.store.list_repositories(last, n).await?;
     Ok(page_response("/v2/_catalog", n, &page, &json!({ "repositories": page.items })))
 }
 
 /// Referrers of a manifest as an OCI index; an unknown subject has an empty list, never a 404.
-pub async fn referrers(ctx: &Ctx, repo: &RepoName, subject: &Digest) -> ApiResult {
+pub(super) async fn referrers(ctx: &Ctx, repo: &RepoName, subject: &Digest) -> ApiResult {
     let filter = ctx.param("artifactType").filter(|t| !t.is_empty()).map(str::to_string);
     let referrers = ctx.app.store.list_referrers(repo, subject, filter.clone()).await?;
     let manifests: Vec<Value> = referrers

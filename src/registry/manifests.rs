@@ -14,7 +14,7 @@ use crate::store;
 /// `GET`/`HEAD`: the stored bytes exactly as pushed, with their media type and digest. The
 /// `Accept` header does not filter: content is never converted, and HEAD without `Accept` must
 /// still find OCI content.
-pub async fn get(ctx: &Ctx, repo: &RepoName, reference: &Reference, head: bool) -> ApiResult {
+pub(super) async fn get(ctx: &Ctx, repo: &RepoName, reference: &Reference, head: bool) -> ApiResult {
     let m = ctx.app.store.get_manifest(repo, reference).await?;
     let length = m.content.len();
     let mut response = Response::new(if head { Body::empty() } else { Body::from(m.content) });
@@ -31,7 +31,8 @@ async fn read_limited(body: Body, limit: u64) -> Result<Bytes, ApiError> {
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::new(ErrorCode::ManifestInvalid, format!("reading the manifest body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::new(ErrorCode::ManifestInvalid, format!("reading the manifest body: {e}")))?;
         if (buf.len() + chunk.len()) as u64 > limit {
             return Err(store::Error::TooLarge { limit }.into());
         }
@@ -42,10 +43,11 @@ async fn read_limited(body: Body, limit: u64) -> Result<Bytes, ApiError> {
 
 /// `PUT`: stores a manifest by tag or by digest; `?tag=` parameters add tags (answered with
 /// one `OCI-Tag` header each), and a `subject` is answered with `OCI-Subject`.
-pub async fn put(ctx: &Ctx, repo: &RepoName, reference: &Reference, body: Body) -> ApiResult {
+pub(super) async fn put(ctx: &Ctx, repo: &RepoName, reference: &Reference, body: Body) -> ApiResult {
     let extra_tags = ctx.params("tag").map(str::parse::<Tag>).collect::<Result<Vec<_>, _>>()?;
     let content = read_limited(body, ctx.app.store.policy().max_manifest_bytes).await?;
-    let outcome = ctx.app.store.put_manifest(repo, reference, ctx.header("content-type"), content, extra_tags.clone()).await?;
+    let outcome =
+        ctx.app.store.put_manifest(repo, reference, ctx.header("content-type"), content, extra_tags.clone()).await?;
     let mut response = empty(
         StatusCode::CREATED,
         [
@@ -64,7 +66,7 @@ pub async fn put(ctx: &Ctx, repo: &RepoName, reference: &Reference, body: Body) 
 }
 
 /// `DELETE`: by digest removes the manifest and its tags; by tag removes only the tag.
-pub async fn delete(ctx: &Ctx, repo: &RepoName, reference: &Reference) -> ApiResult {
+pub(super) async fn delete(ctx: &Ctx, repo: &RepoName, reference: &Reference) -> ApiResult {
     ctx.app.store.delete_manifest(repo, reference).await?;
     Ok(empty(StatusCode::ACCEPTED, []))
 }

@@ -10,13 +10,13 @@
 //! - [`manifests`]: GET / HEAD / PUT / DELETE of manifests
 //! - [`listing`]: tags, catalog, referrers
 
-pub mod blobs;
+mod blobs;
 pub mod error;
 pub mod headers;
-pub mod listing;
-pub mod manifests;
+mod listing;
+mod manifests;
 pub mod route;
-pub mod uploads;
+mod uploads;
 
 use axum::Router;
 use axum::body::Body;
@@ -110,11 +110,15 @@ async fn dispatch(State(app): State<App>, method: Method, uri: Uri, headers: Hea
 async fn handle(ctx: Ctx, method: &Method, route: Route, body: Body) -> ApiResult {
     let m = method.as_str();
     match (m, route) {
-        ("GET" | "HEAD", Route::Base) => Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], "{}").into_response()),
+        ("GET" | "HEAD", Route::Base) => {
+            Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], "{}").into_response())
+        }
         ("GET", Route::Catalog) => listing::catalog(&ctx).await,
         ("GET", Route::Tags(repo)) => listing::tags(&ctx, &repo).await,
         ("GET", Route::Referrers(repo, digest)) => listing::referrers(&ctx, &repo, &digest).await,
-        ("GET" | "HEAD", Route::Manifest(repo, reference)) => manifests::get(&ctx, &repo, &reference, m == "HEAD").await,
+        ("GET" | "HEAD", Route::Manifest(repo, reference)) => {
+            manifests::get(&ctx, &repo, &reference, m == "HEAD").await
+        }
         ("PUT", Route::Manifest(repo, reference)) => manifests::put(&ctx, &repo, &reference, body).await,
         ("DELETE", Route::Manifest(repo, reference)) => manifests::delete(&ctx, &repo, &reference).await,
         ("GET" | "HEAD", Route::Blob(repo, digest)) => blobs::get(&ctx, &repo, &digest, m == "HEAD").await,
@@ -131,10 +135,15 @@ async fn handle(ctx: Ctx, method: &Method, route: Route, body: Body) -> ApiResul
 /// `GET /health/instance`: 200 when the database answers, for systemd and load balancers.
 async fn health(State(app): State<App>) -> Response {
     match app.store.ping().await {
-        Ok(()) => (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], r#"{"status":"healthy"}"#).into_response(),
+        Ok(()) => (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], r#"{"status":"healthy"}"#)
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, [(axum::http::header::CONTENT_TYPE, "application/json")], r#"{"status":"unhealthy"}"#)
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                r#"{"status":"unhealthy"}"#,
+            )
                 .into_response()
         }
     }
@@ -147,7 +156,10 @@ pub fn body_stream(body: Body) -> ByteStream {
 }
 
 /// An empty response with a status and headers.
-pub(crate) fn empty(status: StatusCode, headers: impl IntoIterator<Item = (axum::http::HeaderName, axum::http::HeaderValue)>) -> Response {
+pub(crate) fn empty(
+    status: StatusCode,
+    headers: impl IntoIterator<Item = (axum::http::HeaderName, axum::http::HeaderValue)>,
+) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = status;
     response.headers_mut().extend(headers.into_iter().map(|(k, v)| (Some(k), v)));
@@ -161,7 +173,10 @@ pub fn trace_layer() -> tower_http::trace::TraceLayer<
     tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
     impl Fn(&Request<Body>) -> tracing::Span + Clone,
 > {
-    tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-        tracing::debug_span!("http", method = %req.method(), path = req.uri().path())
-    })
+    tower_http::trace::TraceLayer::new_for_http().make_span_with(
+        |req: &Request<Body>| tracing::debug_span!("http", method = %req.method(), path = req.uri().path()),
+    )
 }
+
+#[cfg(test)]
+mod tests;

@@ -82,7 +82,9 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
     };
     match segments.as_slice() {
         [parts @ .., "tags", "list"] => Ok(Route::Tags(name(parts)?)),
-        [parts @ .., "blobs", "uploads" | "uploads/"] | [parts @ .., "blobs", "uploads", ""] => Ok(Route::UploadStart(name(parts)?)),
+        [parts @ .., "blobs", "uploads" | "uploads/"] | [parts @ .., "blobs", "uploads", ""] => {
+            Ok(Route::UploadStart(name(parts)?))
+        }
         [parts @ .., "blobs", "uploads", id] => {
             let repo = name(parts)?;
             Ok(Route::Upload(repo, id.parse()?))
@@ -122,12 +124,20 @@ mod tests {
             ("catalog", "/v2/_catalog".into(), Route::Catalog),
             ("tags", "/v2/a/b/tags/list".into(), Route::Tags(repo("a/b"))),
             ("manifest by tag", "/v2/x/manifests/v1".into(), Route::Manifest(repo("x"), "v1".parse().expect("tag"))),
-            ("manifest by digest, deep name", format!("/v2/a/b/c/d/e/manifests/{D}"), Route::Manifest(repo("a/b/c/d/e"), D.parse().expect("digest"))),
+            (
+                "manifest by digest, deep name",
+                format!("/v2/a/b/c/d/e/manifests/{D}"),
+                Route::Manifest(repo("a/b/c/d/e"), D.parse().expect("digest")),
+            ),
             ("upload start", "/v2/x/blobs/uploads/".into(), Route::UploadStart(repo("x"))),
             ("upload start without slash", "/v2/x/blobs/uploads".into(), Route::UploadStart(repo("x"))),
             ("upload", format!("/v2/x/blobs/uploads/{U}"), Route::Upload(repo("x"), U.parse().expect("uuid"))),
             ("blob", format!("/v2/x/blobs/{D}"), Route::Blob(repo("x"), D.parse().expect("digest"))),
-            ("repository named like a keyword", format!("/v2/blobs/blobs/{D}"), Route::Blob(repo("blobs"), D.parse().expect("digest"))),
+            (
+                "repository named like a keyword",
+                format!("/v2/blobs/blobs/{D}"),
+                Route::Blob(repo("blobs"), D.parse().expect("digest")),
+            ),
             ("referrers", format!("/v2/x/referrers/{D}"), Route::Referrers(repo("x"), D.parse().expect("digest"))),
         ];
         for (name, path, expected) in cases {
@@ -143,7 +153,12 @@ mod tests {
             ("upper case", "/v2/Foo/tags/list".into(), StatusCode::BAD_REQUEST, "NAME_INVALID"),
             ("empty component", "/v2/a//b/tags/list".into(), StatusCode::BAD_REQUEST, "NAME_INVALID"),
             ("bad digest", "/v2/x/blobs/sha256:abc".into(), StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
-            ("unknown algorithm", "/v2/x/blobs/md5:d41d8cd98f00b204e9800998ecf8427e".into(), StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
+            (
+                "unknown algorithm",
+                "/v2/x/blobs/md5:d41d8cd98f00b204e9800998ecf8427e".into(),
+                StatusCode::BAD_REQUEST,
+                "DIGEST_INVALID",
+            ),
             ("bad upload id", "/v2/x/blobs/uploads/..%2f..".into(), StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"),
             ("no name", "/v2/tags/list".into(), StatusCode::NOT_FOUND, "UNSUPPORTED"),
             ("unknown endpoint", "/v2/x/whatever".into(), StatusCode::NOT_FOUND, "UNSUPPORTED"),

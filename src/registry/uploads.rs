@@ -40,7 +40,9 @@ fn digest_param(ctx: &Ctx) -> Result<Option<Digest>, ApiError> {
 async fn chunk_range(ctx: &Ctx, repo: &RepoName, id: &UploadId) -> Result<Option<ChunkRange>, ApiError> {
     let Some(value) = ctx.header("content-range") else { return Ok(None) };
     let spec = value.trim().trim_start_matches("bytes").trim_start_matches(['=', ' ']);
-    let parsed = spec.split_once('-').and_then(|(s, e)| Some(ChunkRange { start: s.trim().parse().ok()?, end: e.trim().parse().ok()? }));
+    let parsed = spec
+        .split_once('-')
+        .and_then(|(s, e)| Some(ChunkRange { start: s.trim().parse().ok()?, end: e.trim().parse().ok()? }));
     match parsed {
         Some(r) if r.end >= r.start => Ok(Some(r)),
         _ => {
@@ -54,7 +56,7 @@ async fn chunk_range(ctx: &Ctx, repo: &RepoName, id: &UploadId) -> Result<Option
 
 /// `POST`: a cross-repository mount (`?mount=&from=`), a monolithic push (`?digest=` with the
 /// body), or the start of an upload session.
-pub async fn start(ctx: &Ctx, repo: &RepoName, body: Body) -> ApiResult {
+pub(super) async fn start(ctx: &Ctx, repo: &RepoName, body: Body) -> ApiResult {
     let store = &ctx.app.store;
     if let (Some(mount), Some(from)) = (ctx.param("mount"), ctx.param("from")) {
         let digest: Digest = mount.parse()?;
@@ -72,28 +74,30 @@ pub async fn start(ctx: &Ctx, repo: &RepoName, body: Body) -> ApiResult {
 }
 
 /// `PATCH`: appends a chunk (streamed; `Content-Range` optional, chunked encoding fine).
-pub async fn patch(ctx: &Ctx, repo: &RepoName, id: &UploadId, body: Body) -> ApiResult {
+pub(super) async fn patch(ctx: &Ctx, repo: &RepoName, id: &UploadId, body: Body) -> ApiResult {
     let range = chunk_range(ctx, repo, id).await?;
     let size = ctx.app.store.append_upload(repo, id, range, body_stream(body)).await?;
     Ok(empty(StatusCode::ACCEPTED, session_headers(ctx, repo, id, size)))
 }
 
 /// `PUT ?digest=`: appends the final chunk if any, verifies, and creates the blob.
-pub async fn put(ctx: &Ctx, repo: &RepoName, id: &UploadId, body: Body) -> ApiResult {
-    let digest = digest_param(ctx)?.ok_or_else(|| ApiError::new(ErrorCode::DigestInvalid, "the digest query parameter is required to complete an upload"))?;
+pub(super) async fn put(ctx: &Ctx, repo: &RepoName, id: &UploadId, body: Body) -> ApiResult {
+    let digest = digest_param(ctx)?.ok_or_else(|| {
+        ApiError::new(ErrorCode::DigestInvalid, "the digest query parameter is required to complete an upload")
+    })?;
     let range = chunk_range(ctx, repo, id).await?;
     ctx.app.store.commit_upload(repo, id, &digest, range, body_stream(body)).await?;
     Ok(blob_created(ctx, repo, &digest))
 }
 
 /// `GET`: the progress of a session (204 with `Range`).
-pub async fn status(ctx: &Ctx, repo: &RepoName, id: &UploadId) -> ApiResult {
+pub(super) async fn status(ctx: &Ctx, repo: &RepoName, id: &UploadId) -> ApiResult {
     let size = ctx.app.store.upload_size(repo, id).await?;
     Ok(empty(StatusCode::NO_CONTENT, session_headers(ctx, repo, id, size)))
 }
 
 /// `DELETE`: abandons a session.
-pub async fn cancel(ctx: &Ctx, repo: &RepoName, id: &UploadId) -> ApiResult {
+pub(super) async fn cancel(ctx: &Ctx, repo: &RepoName, id: &UploadId) -> ApiResult {
     ctx.app.store.cancel_upload(repo, id).await?;
     Ok(empty(StatusCode::NO_CONTENT, []))
 }

@@ -160,7 +160,10 @@ impl Store {
 /// Links an existing blob row into a repository and refreshes its `last_seen`.
 pub(super) fn link_blob(tx: &rusqlite::Transaction<'_>, repo: &RepoName, digest: &str) -> Result<()> {
     let repo_id = ensure_repository(tx, repo)?;
-    tx.execute("INSERT INTO repository_blobs (repository_id, digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING", (repo_id, digest))?;
+    tx.execute(
+        "INSERT INTO repository_blobs (repository_id, digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        (repo_id, digest),
+    )?;
     tx.execute("UPDATE blobs SET last_seen = ?1 WHERE digest = ?2", (now(), digest))?;
     Ok(())
 }

@@ -41,7 +41,8 @@ fn page(c: &rusqlite::Connection, sql: &str, key: i64, last: Option<&str>, n: Op
     // Fetch one more than asked to learn whether another page exists.
     let limit = n.map_or(-1, |n| i64::from(n) + 1);
     let mut stmt = c.prepare_cached(sql)?;
-    let mut items: Vec<String> = stmt.query_map((key, last.unwrap_or(""), limit), |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut items: Vec<String> =
+        stmt.query_map((key, last.unwrap_or(""), limit), |r| r.get(0))?.collect::<Result<_, _>>()?;
     let more = n.is_some_and(|n| items.len() > n as usize);
     if more {
         items.pop();
@@ -59,7 +60,13 @@ impl Store {
         self.db
             .read(move |c| {
                 let repo_id = find_repository(c, &r)?.ok_or_else(|| Error::NameUnknown(r.clone()))?;
-                page(c, "SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3", repo_id, last.as_deref(), n)
+                page(
+                    c,
+                    "SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+                    repo_id,
+                    last.as_deref(),
+                    n,
+                )
             })
             .await
     }
@@ -70,7 +77,15 @@ impl Store {
     /// Database failures.
     pub async fn list_repositories(&self, last: Option<String>, n: Option<u32>) -> Result<Page> {
         self.db
-            .read(move |c| page(c, "SELECT name FROM repositories WHERE ?1 = ?1 AND name > ?2 ORDER BY name LIMIT ?3", 0, last.as_deref(), n))
+            .read(move |c| {
+                page(
+                    c,
+                    "SELECT name FROM repositories WHERE ?1 = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+                    0,
+                    last.as_deref(),
+                    n,
+                )
+            })
             .await
     }
 
@@ -79,7 +94,12 @@ impl Store {
     ///
     /// # Errors
     /// Database failures.
-    pub async fn list_referrers(&self, repo: &RepoName, subject: &Digest, artifact_type: Option<String>) -> Result<Vec<Referrer>> {
+    pub async fn list_referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<String>,
+    ) -> Result<Vec<Referrer>> {
         let (r, s) = (repo.clone(), subject.to_string());
         self.db
             .read(move |c| {
@@ -90,7 +110,12 @@ impl Store {
                       ORDER BY created_at, id",
                 )?;
                 let rows = stmt.query_map((repo_id, s, artifact_type), |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<String>>(2)?, row.get::<_, Vec<u8>>(3)?))
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, Vec<u8>>(3)?,
+                    ))
                 })?;
                 let mut out = Vec::new();
                 for row in rows {

@@ -126,11 +126,14 @@ impl Store {
             .write(move |tx| {
                 let repo_id = find_repository(tx, &r)?.ok_or_else(|| Error::NameUnknown(r.clone()))?;
                 let deleted = match &reference {
-                    Reference::Tag(t) => tx.execute("DELETE FROM tags WHERE repository_id = ?1 AND name = ?2", (repo_id, t.as_str()))?,
-                    // Tags and reference rows go with it by ON DELETE CASCADE.
-                    Reference::Digest(d) => {
-                        tx.execute("DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2", (repo_id, d.to_string()))?
+                    Reference::Tag(t) => {
+                        tx.execute("DELETE FROM tags WHERE repository_id = ?1 AND name = ?2", (repo_id, t.as_str()))?
                     }
+                    // Tags and reference rows go with it by ON DELETE CASCADE.
+                    Reference::Digest(d) => tx.execute(
+                        "DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2",
+                        (repo_id, d.to_string()),
+                    )?,
                 };
                 if deleted == 0 { Err(Error::ManifestUnknown(reference.to_string())) } else { Ok(()) }
             })
@@ -159,10 +162,18 @@ fn check_references(tx: &Transaction<'_>, repo_id: i64, m: &manifest::Manifest, 
 
 /// Inserts the manifest and its reference rows (idempotent: a re-push of the same digest keeps
 /// the first row) and refreshes `last_seen` of what it references. Returns the manifest id.
-fn insert_manifest(tx: &Transaction<'_>, repo_id: i64, digest: &Digest, m: &manifest::Manifest, content: &[u8]) -> Result<i64> {
+fn insert_manifest(
+    tx: &Transaction<'_>,
+    repo_id: i64,
+    digest: &Digest,
+    m: &manifest::Manifest,
+    content: &[u8],
+) -> Result<i64> {
     let digest = digest.to_string();
     let existing: Option<i64> = tx
-        .query_row("SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?2", (repo_id, &digest), |r| r.get(0))
+        .query_row("SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?2", (repo_id, &digest), |r| {
+            r.get(0)
+        })
         .optional()?;
     if let Some(id) = existing {
         return Ok(id);
@@ -174,13 +185,16 @@ fn insert_manifest(tx: &Transaction<'_>, repo_id: i64, digest: &Digest, m: &mani
         (repo_id, &digest, &m.media_type, &m.artifact_type, m.subject.as_ref().map(ToString::to_string), content, t),
     )?;
     let id = tx.last_insert_rowid();
-    let mut blob_ref = tx.prepare_cached("INSERT INTO manifest_blobs (manifest_id, digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?;
+    let mut blob_ref =
+        tx.prepare_cached("INSERT INTO manifest_blobs (manifest_id, digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?;
     let mut touch = tx.prepare_cached("UPDATE blobs SET last_seen = ?1 WHERE digest = ?2")?;
     for d in m.blobs.iter().filter(|d| !d.foreign) {
         blob_ref.execute((id, d.digest.to_string()))?;
         touch.execute((t, d.digest.to_string()))?;
     }
-    let mut child_ref = tx.prepare_cached("INSERT INTO manifest_children (manifest_id, child_digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?;
+    let mut child_ref = tx.prepare_cached(
+        "INSERT INTO manifest_children (manifest_id, child_digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
     for d in &m.children {
         child_ref.execute((id, d.digest.to_string()))?;
     }

@@ -161,7 +161,10 @@ impl Store {
 
 /// The id of a repository, creating it on first push.
 fn ensure_repository(tx: &rusqlite::Transaction<'_>, name: &RepoName) -> Result<i64> {
-    tx.execute("INSERT INTO repositories (name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING", (name.as_str(), now()))?;
+    tx.execute(
+        "INSERT INTO repositories (name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+        (name.as_str(), now()),
+    )?;
     Ok(tx.query_row("SELECT id FROM repositories WHERE name = ?1", [name.as_str()], |r| r.get(0))?)
 }
 

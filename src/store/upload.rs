@@ -67,7 +67,13 @@ impl Store {
     /// # Errors
     /// [`Error::UploadUnknown`], [`Error::ChunkOutOfOrder`], [`Error::TooLarge`], body and
     /// storage failures.
-    pub async fn append_upload(&self, repo: &RepoName, id: &UploadId, range: Option<ChunkRange>, body: ByteStream) -> Result<u64> {
+    pub async fn append_upload(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        range: Option<ChunkRange>,
+        body: ByteStream,
+    ) -> Result<u64> {
         let session = self.session(repo, id).await?;
         let mut session = session.lock().await;
         self.append_locked(id, &mut session, range, body).await?;
@@ -144,7 +150,9 @@ impl Store {
         Ok(())
     }
 
-    fn sessions_lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<UploadId, Arc<tokio::sync::Mutex<Session>>>> {
+    fn sessions_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<UploadId, Arc<tokio::sync::Mutex<Session>>>> {
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -158,7 +166,11 @@ impl Store {
             let i = id.to_string();
             let owner: Option<String> = self
                 .db
-                .read(move |c| Ok::<_, Error>(c.query_row("SELECT repository FROM uploads WHERE id = ?1", [i], |r| r.get(0)).optional()?))
+                .read(move |c| {
+                    Ok::<_, Error>(
+                        c.query_row("SELECT repository FROM uploads WHERE id = ?1", [i], |r| r.get(0)).optional()?,
+                    )
+                })
                 .await?;
             let owner = owner.ok_or_else(|| Error::UploadUnknown(id.clone()))?;
             let size = self.blobs.upload_size(id).await?.ok_or_else(|| Error::UploadUnknown(id.clone()))?;
@@ -173,11 +185,17 @@ impl Store {
     }
 
     /// Streams `body` onto the end of the upload, hashing as it goes.
-    async fn append_locked(&self, id: &UploadId, session: &mut Session, range: Option<ChunkRange>, mut body: ByteStream) -> Result<()> {
-        if let Some(r) = range {
-            if r.start != session.size || r.end < r.start {
-                return Err(Error::ChunkOutOfOrder { start: r.start, size: session.size });
-            }
+    async fn append_locked(
+        &self,
+        id: &UploadId,
+        session: &mut Session,
+        range: Option<ChunkRange>,
+        mut body: ByteStream,
+    ) -> Result<()> {
+        if let Some(r) = range
+            && (r.start != session.size || r.end < r.start)
+        {
+            return Err(Error::ChunkOutOfOrder { start: r.start, size: session.size });
         }
         let limit = self.policy.max_blob_bytes;
         let mut writer = self.blobs.append_upload(id).await?;
@@ -213,7 +231,14 @@ impl Store {
     }
 
     /// Verifies the upload against `digest`, moves it into place and commits the blob row.
-    async fn finish_blob(&self, repo: &RepoName, id: &UploadId, digest: &Digest, size: u64, hasher: Option<Hasher>) -> Result<()> {
+    async fn finish_blob(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        digest: &Digest,
+        size: u64,
+        hasher: Option<Hasher>,
+    ) -> Result<()> {
         let actual = match hasher {
             Some(h) if h.algorithm() == digest.algorithm() => h.finish(),
             _ => self.hash_upload(id, digest.algorithm()).await?,

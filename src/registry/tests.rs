@@ -1,0 +1,326 @@
+//! Handler tests: the router over a real store in a temp dir, driven with `oneshot`.
+//! They pin behaviour the conformance runner does not reach: config-dependent policies,
+//! repository isolation of blobs, pagination edges and what lands on disk.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::{App, router};
+use crate::config::{Config, Storage};
+use crate::manifest::{OCI_INDEX, OCI_MANIFEST};
+use crate::reference::{Algorithm, Digest};
+use crate::store::Store;
+
+struct TestApp {
+    dir: tempfile::TempDir,
+    router: axum::Router,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+    fn code(&self) -> String {
+        self.json()["errors"][0]["code"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+impl TestApp {
+    fn new() -> TestApp {
+        Self::with(|_| {})
+    }
+
+    fn with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config { storage: Storage::under(dir.path()), ..Config::default() };
+        adjust(&mut config);
+        let store = Store::open(&config).expect("open store");
+        TestApp { dir, router: router(App { store, tls: false }) }
+    }
+
+    async fn call(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: impl Into<Body>) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self.router.clone().oneshot(req.body(body.into()).expect("request")).await.expect("infallible");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.expect("body").to_bytes().to_vec();
+        Reply { status, headers, body }
+    }
+
+    async fn push_blob(&self, repo: &str, data: &[u8]) -> Digest {
+        let d = Digest::of(Algorithm::Sha256, data);
+        let r = self.call("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], data.to_vec()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "push blob: {}", String::from_utf8_lossy(&r.body));
+        d
+    }
+
+    /// Pushes an image manifest with a fresh config and one layer; returns its bytes and digest.
+    async fn push_image(&self, repo: &str, reference: &str, seed: &str) -> (Vec<u8>, Digest) {
+        let config = self.push_blob(repo, format!("{{\"seed\":\"{seed}\"}}").as_bytes()).await;
+        let layer = self.push_blob(repo, seed.as_bytes()).await;
+        let body = image_manifest(&config, &layer, None);
+        let r = self
+            .call("PUT", &format!("/v2/{repo}/manifests/{reference}"), &[("content-type", OCI_MANIFEST)], body.clone())
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "push manifest: {}", String::from_utf8_lossy(&r.body));
+        (body.clone(), Digest::of(Algorithm::Sha256, &body))
+    }
+}
+
+fn image_manifest(config: &Digest, layer: &Digest, subject: Option<&Digest>) -> Vec<u8> {
+    let mut m = json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.to_string(), "size": 1},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.to_string(), "size": 1}],
+    });
+    if let Some(s) = subject {
+        m["subject"] = json!({"mediaType": OCI_MANIFEST, "digest": s.to_string(), "size": 1});
+        m["artifactType"] = json!("application/x.example.sbom");
+        m["annotations"] = json!({"org.example": "yes"});
+    }
+    serde_json::to_vec(&m).expect("serialize")
+}
+
+fn index_of(children: &[&Digest]) -> Vec<u8> {
+    let manifests: Vec<Value> =
+        children.iter().map(|d| json!({"mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": 10})).collect();
+    serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})).expect("serialize")
+}
+
+#[tokio::test]
+async fn sparse_index_is_accepted_by_default() {
+    let app = TestApp::new();
+    let (_, present) = app.push_image("multi", "amd64", "a").await;
+    let absent = Digest::of(Algorithm::Sha256, b"a child that was filtered out");
+    let r = app
+        .call("PUT", "/v2/multi/manifests/all", &[("content-type", OCI_INDEX)], index_of(&[&present, &absent]))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn complete_indexes_are_enforced_when_configured() {
+    let app = TestApp::with(|c| c.manifests.require_complete_indexes = true);
+    let (_, present) = app.push_image("multi", "amd64", "a").await;
+    let absent = Digest::of(Algorithm::Sha256, b"missing child");
+    let r = app
+        .call("PUT", "/v2/multi/manifests/all", &[("content-type", OCI_INDEX)], index_of(&[&present, &absent]))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"));
+    assert_eq!(r.json()["errors"][0]["detail"]["digest"], absent.to_string());
+    let r = app.call("PUT", "/v2/multi/manifests/all", &[("content-type", OCI_INDEX)], index_of(&[&present])).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn push_by_digest_with_tag_parameters_answers_oci_tag_headers() {
+    let app = TestApp::new();
+    let config = app.push_blob("r", b"{}").await;
+    let layer = app.push_blob("r", b"layer").await;
+    let body = image_manifest(&config, &layer, None);
+    let d = Digest::of(Algorithm::Sha256, &body);
+    let r =
+        app.call("PUT", &format!("/v2/r/manifests/{d}?tag=one&tag=two"), &[("content-type", OCI_MANIFEST)], body).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let tags: Vec<&str> = r.headers.get_all("oci-tag").iter().filter_map(|v| v.to_str().ok()).collect();
+    assert_eq!(tags, ["one", "two"]);
+    let r = app.call("GET", "/v2/r/tags/list", &[], Body::empty()).await;
+    assert_eq!(r.json()["tags"], json!(["one", "two"]));
+}
+
+#[tokio::test]
+async fn push_by_digest_without_tag_is_stored_untagged() {
+    let app = TestApp::new();
+    let config = app.push_blob("r", b"{}").await;
+    let layer = app.push_blob("r", b"layer").await;
+    let body = image_manifest(&config, &layer, None);
+    let d = Digest::of(Algorithm::Sha512, &body);
+    let r = app.call("PUT", &format!("/v2/r/manifests/{d}"), &[("content-type", OCI_MANIFEST)], body.clone()).await;
+    assert_eq!((r.status, r.header("docker-content-digest")), (StatusCode::CREATED, d.to_string().as_str()));
+    let r = app.call("GET", &format!("/v2/r/manifests/{d}"), &[], Body::empty()).await;
+    assert_eq!(r.body, body, "served byte-for-byte");
+    assert_eq!(app.call("GET", "/v2/r/tags/list", &[], Body::empty()).await.json()["tags"], json!([]));
+}
+
+#[tokio::test]
+async fn referrers_list_filter_and_unknown_subject() {
+    let app = TestApp::new();
+    // The subject does not exist yet: accepted, and answered with OCI-Subject.
+    let subject = Digest::of(Algorithm::Sha256, b"future subject");
+    let config = app.push_blob("r", b"{}").await;
+    let layer = app.push_blob("r", b"sbom").await;
+    let body = image_manifest(&config, &layer, Some(&subject));
+    let referrer = Digest::of(Algorithm::Sha256, &body);
+    let r =
+        app.call("PUT", &format!("/v2/r/manifests/{referrer}"), &[("content-type", OCI_MANIFEST)], body.clone()).await;
+    assert_eq!((r.status, r.header("oci-subject")), (StatusCode::CREATED, subject.to_string().as_str()));
+
+    let r = app.call("GET", &format!("/v2/r/referrers/{subject}"), &[], Body::empty()).await;
+    assert_eq!(r.header("content-type"), OCI_INDEX);
+    let list = r.json();
+    assert_eq!(list["manifests"][0]["digest"], referrer.to_string());
+    assert_eq!(list["manifests"][0]["artifactType"], "application/x.example.sbom");
+    assert_eq!(list["manifests"][0]["annotations"]["org.example"], "yes");
+    assert_eq!(list["manifests"][0]["size"], body.len());
+    assert!(r.headers.get("oci-filters-applied").is_none());
+
+    let r = app
+        .call("GET", &format!("/v2/r/referrers/{subject}?artifactType=application/x.other"), &[], Body::empty())
+        .await;
+    assert_eq!((r.status, r.header("oci-filters-applied")), (StatusCode::OK, "artifactType"));
+    assert_eq!(r.json()["manifests"], json!([]));
+
+    for repo in ["r", "never-pushed"] {
+        let unknown = Digest::of(Algorithm::Sha256, b"nobody refers to me");
+        let r = app.call("GET", &format!("/v2/{repo}/referrers/{unknown}"), &[], Body::empty()).await;
+        assert_eq!((r.status, r.json()["manifests"].clone()), (StatusCode::OK, json!([])), "repo {repo}");
+    }
+}
+
+#[tokio::test]
+async fn blobs_are_scoped_to_repositories_until_mounted() {
+    let app = TestApp::new();
+    let d = app.push_blob("a", b"private layer").await;
+    let r = app.call("HEAD", &format!("/v2/b/blobs/{d}"), &[], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "a blob of repository a must not be served by b");
+    let r = app.call("POST", &format!("/v2/b/blobs/uploads/?mount={d}&from=a"), &[], Body::empty()).await;
+    assert_eq!((r.status, r.header("docker-content-digest")), (StatusCode::CREATED, d.to_string().as_str()));
+    let r = app.call("HEAD", &format!("/v2/b/blobs/{d}"), &[], Body::empty()).await;
+    assert_eq!((r.status, r.header("content-length")), (StatusCode::OK, "13"));
+    // Mounting from a repository that lacks the blob starts an ordinary session instead.
+    let other = Digest::of(Algorithm::Sha256, b"nowhere");
+    let r = app.call("POST", &format!("/v2/c/blobs/uploads/?mount={other}&from=a"), &[], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert!(r.header("location").contains("/v2/c/blobs/uploads/"));
+}
+
+#[tokio::test]
+async fn tag_pagination_edges() {
+    let app = TestApp::new();
+    for tag in ["c", "a", "b", "d"] {
+        app.push_image("p", tag, "same").await;
+    }
+    let r = app.call("GET", "/v2/p/tags/list?n=2", &[], Body::empty()).await;
+    assert_eq!(r.json()["tags"], json!(["a", "b"]));
+    assert_eq!(r.header("link"), "</v2/p/tags/list?n=2&last=b>; rel=\"next\"");
+    let r = app.call("GET", "/v2/p/tags/list?n=2&last=b", &[], Body::empty()).await;
+    assert_eq!(r.json()["tags"], json!(["c", "d"]));
+    assert!(r.headers.get("link").is_none(), "last page has no Link");
+    let r = app.call("GET", "/v2/p/tags/list?n=0", &[], Body::empty()).await;
+    assert_eq!((r.json()["tags"].clone(), r.headers.get("link").is_none()), (json!([]), true));
+    for bad in ["-1", "abc"] {
+        let r = app.call("GET", &format!("/v2/p/tags/list?n={bad}"), &[], Body::empty()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "n={bad}");
+    }
+    let r = app.call("GET", "/v2/unknown/tags/list", &[], Body::empty()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "NAME_UNKNOWN"));
+}
+
+#[tokio::test]
+async fn deleting_a_tag_keeps_the_manifest_and_deleting_the_digest_drops_its_tags() {
+    let app = TestApp::new();
+    let (_, d) = app.push_image("x", "v1", "s").await;
+    let same = app.call("GET", "/v2/x/manifests/v1", &[], Body::empty()).await.body;
+    let r = app.call("PUT", "/v2/x/manifests/v2", &[("content-type", OCI_MANIFEST)], same).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(app.call("DELETE", "/v2/x/manifests/v1", &[], Body::empty()).await.status, StatusCode::ACCEPTED);
+    assert_eq!(app.call("GET", "/v2/x/manifests/v1", &[], Body::empty()).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.call("GET", &format!("/v2/x/manifests/{d}"), &[], Body::empty()).await.status, StatusCode::OK);
+    assert_eq!(
+        app.call("DELETE", &format!("/v2/x/manifests/{d}"), &[], Body::empty()).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(app.call("GET", "/v2/x/manifests/v2", &[], Body::empty()).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.call("GET", "/v2/x/tags/list", &[], Body::empty()).await.json()["tags"], json!([]));
+}
+
+#[tokio::test]
+async fn digest_mismatch_stores_nothing() {
+    let app = TestApp::new();
+    let claimed = Digest::of(Algorithm::Sha256, b"what I claim");
+    let r = app.call("POST", &format!("/v2/r/blobs/uploads/?digest={claimed}"), &[], b"what I send".to_vec()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "DIGEST_INVALID"));
+    let blobs = walk_files(&app.dir.path().join("quay-storage"));
+    assert!(blobs.is_empty(), "files left behind: {blobs:?}");
+    let r = app.call("HEAD", &format!("/v2/r/blobs/{claimed}"), &[], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn chunked_upload_out_of_order_then_resume() {
+    let app = TestApp::new();
+    let r = app.call("POST", "/v2/r/blobs/uploads/", &[], Body::empty()).await;
+    assert_eq!((r.status, r.header("range")), (StatusCode::ACCEPTED, "0-0"));
+    let location = r.header("location").to_string();
+    let r = app.call("PATCH", &location, &[("content-range", "0-4")], b"hello".to_vec()).await;
+    assert_eq!((r.status, r.header("range")), (StatusCode::ACCEPTED, "0-4"));
+    let r = app.call("PATCH", &location, &[("content-range", "10-14")], b"later".to_vec()).await;
+    assert_eq!((r.status, r.header("range")), (StatusCode::RANGE_NOT_SATISFIABLE, "0-4"));
+    let r = app.call("GET", &location, &[], Body::empty()).await;
+    assert_eq!((r.status, r.header("range")), (StatusCode::NO_CONTENT, "0-4"));
+    let d = Digest::of(Algorithm::Sha256, b"hello world");
+    let r = app.call("PUT", &format!("{location}?digest={d}"), &[("content-range", "5-10")], b" world".to_vec()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let r = app.call("GET", &format!("/v2/r/blobs/{d}"), &[], Body::empty()).await;
+    assert_eq!(r.body, b"hello world");
+    let r = app.call("GET", &location, &[], Body::empty()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"), "session over");
+}
+
+#[tokio::test]
+async fn forwarded_proto_sets_the_location_scheme() {
+    let app = TestApp::new();
+    let r = app
+        .call(
+            "POST",
+            "/v2/r/blobs/uploads/",
+            &[("host", "mirror.example:8443"), ("x-forwarded-proto", "https")],
+            Body::empty(),
+        )
+        .await;
+    assert!(
+        r.header("location").starts_with("https://mirror.example:8443/v2/r/blobs/uploads/"),
+        "{}",
+        r.header("location")
+    );
+}
+
+#[tokio::test]
+async fn schema1_is_refused_with_a_clear_message() {
+    let app = TestApp::new();
+    let body = br#"{"schemaVersion":1,"name":"r","tag":"v1","fsLayers":[],"history":[]}"#.to_vec();
+    let r = app
+        .call(
+            "PUT",
+            "/v2/r/manifests/v1",
+            &[("content-type", "application/vnd.docker.distribution.manifest.v1+prettyjws")],
+            body,
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"));
+    assert!(r.json()["errors"][0]["message"].as_str().unwrap_or_default().contains("schema1"));
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() { out.extend(walk_files(&p)) } else { out.push(p) }
+    }
+    out
+}
