@@ -5,6 +5,17 @@
 //! listen: 127.0.0.1:5000          # address of the registry listener
 //! log_level: info                 # error | warn | info | debug | trace (RUST_LOG overrides)
 //! insecure_http: false            # plain HTTP (loopback tests, TLS-terminating proxies)
+//! tls:
+//!   cert: /srv/quay-config/ssl.cert   # leaf then intermediates, PEM
+//!   key: /srv/quay-config/ssl.key
+//!   ca_dir: /srv/quay-rootCA          # where a CA is generated when `generate` makes certificates
+//!   generate: false                   # make a CA and certificate when both files are missing
+//!   hosts: [registry.example]         # names for a generated certificate (plus localhost, IPs)
+//! auth:
+//!   enabled: true                 # false: no accounts at all (loopback tests only)
+//!   anonymous_pull: false         # let requests without credentials pull
+//!   token_ttl_seconds: 3600       # lifetime of Bearer tokens
+//!   init_user: init               # admin created with a random password when there is no account
 //! storage:
 //!   blobs: /srv/quay-storage      # holds blobs/ and uploads/   (relative paths: to this file)
 //!   database: /srv/sqlite-storage/registry.db
@@ -15,8 +26,10 @@
 //!   require_complete_indexes: false   # true refuses an index whose children are absent
 //! ```
 //!
-//! `serve --data-dir DIR` points both storage paths into DIR with the same layout the installer
-//! uses under `--quayRoot`: `DIR/quay-storage` and `DIR/sqlite-storage/registry.db`.
+//! `serve --data-dir DIR` points the storage and TLS paths into DIR with the same layout the
+//! installer uses under `--quayRoot`: `DIR/quay-storage`, `DIR/sqlite-storage/registry.db`,
+//! `DIR/quay-config/ssl.{cert,key}` and `DIR/quay-rootCA`. The embedded default (no file) does
+//! the same under `./mirror-registry-data` and generates what is missing on first start.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +49,10 @@ pub struct Config {
     pub log_level: String,
     /// Serve plain HTTP.
     pub insecure_http: bool,
+    /// The server certificate.
+    pub tls: Tls,
+    /// Accounts and tokens.
+    pub auth: Auth,
     /// Where data lives.
     pub storage: Storage,
     /// Size limits.
@@ -52,6 +69,63 @@ pub struct Storage {
     pub blobs: PathBuf,
     /// `SQLite` database file.
     pub database: PathBuf,
+}
+
+/// `tls:` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+    /// Directory of `rootCA.pem`/`rootCA.key` for generated certificates.
+    pub ca_dir: PathBuf,
+    /// Generate a CA and a certificate when both files are missing.
+    pub generate: bool,
+    /// Extra names for a generated certificate.
+    pub hosts: Vec<String>,
+}
+
+impl Tls {
+    /// The installer layout under one data directory, generating what is missing.
+    #[must_use]
+    pub fn under(dir: &Path) -> Tls {
+        let config = dir.join("quay-config");
+        Tls {
+            cert: config.join("ssl.cert"),
+            key: config.join("ssl.key"),
+            ca_dir: dir.join("quay-rootCA"),
+            generate: true,
+            hosts: Vec::new(),
+        }
+    }
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls::under(Path::new(DEFAULT_DATA_DIR))
+    }
+}
+
+/// `auth:` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// Require accounts. Turning it off leaves the registry open to anyone who reaches it.
+    pub enabled: bool,
+    /// Let requests without credentials pull.
+    pub anonymous_pull: bool,
+    /// Lifetime of Bearer tokens, in seconds.
+    pub token_ttl_seconds: u64,
+    /// Name of the admin created with a random password when there is no account.
+    pub init_user: String,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth { enabled: true, anonymous_pull: false, token_ttl_seconds: 3600, init_user: "init".into() }
+    }
 }
 
 /// `limits:` section.
@@ -78,6 +152,8 @@ impl Default for Config {
             listen: "127.0.0.1:5000".into(),
             log_level: "info".into(),
             insecure_http: false,
+            tls: Tls::default(),
+            auth: Auth::default(),
             storage: Storage::default(),
             limits: Limits::default(),
             manifests: ManifestPolicy::default(),
@@ -139,12 +215,35 @@ impl Config {
         let mut config =
             Config::from_yaml(&text).map_err(|e| Error::Decode { path: path.into(), message: e.to_string() })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.storage.blobs, &mut config.storage.database] {
+        for p in [
+            &mut config.storage.blobs,
+            &mut config.storage.database,
+            &mut config.tls.cert,
+            &mut config.tls.key,
+            &mut config.tls.ca_dir,
+        ] {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
         config.validate()?;
+        Ok(config)
+    }
+
+    /// The config every command uses: the file when given (else the embedded default), with
+    /// `--data-dir` pointing storage and TLS paths into one directory.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn resolve(file: Option<&Path>, data_dir: Option<&Path>) -> Result<Config, Error> {
+        let mut config = match file {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = data_dir {
+            config.storage = Storage::under(dir);
+            config.tls = Tls { hosts: config.tls.hosts.clone(), ..Tls::under(dir) };
+        }
         Ok(config)
     }
 
@@ -179,6 +278,15 @@ impl Config {
                 "limits.max_manifest_bytes: {} is outside 1 KiB..64 MiB",
                 self.limits.max_manifest_bytes
             ));
+        }
+        if !(60..=86400).contains(&self.auth.token_ttl_seconds) {
+            problems.push(format!("auth.token_ttl_seconds: {} is outside 60..86400", self.auth.token_ttl_seconds));
+        }
+        if self.auth.enabled && self.auth.init_user.parse::<crate::account::UserName>().is_err() {
+            problems.push(format!("auth.init_user: {:?} is not a valid user name", self.auth.init_user));
+        }
+        if !self.insecure_http && (self.tls.cert.as_os_str().is_empty() || self.tls.key.as_os_str().is_empty()) {
+            problems.push("tls.cert, tls.key: both are required unless insecure_http is true".into());
         }
         if problems.is_empty() { Ok(()) } else { Err(Error::Invalid(problems)) }
     }

@@ -4,6 +4,9 @@
 //! Calls go one way: `cli` → `serve`/`registry` → `store` → `reference`/`manifest`.
 //! See ARCHITECTURE.md in the shared docs and the README for the shape and the invariants.
 
+pub mod account;
+pub mod accounts;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod manifest;
@@ -11,3 +14,4 @@ pub mod reference;
 pub mod registry;
 pub mod serve;
 pub mod store;
+pub mod tls;

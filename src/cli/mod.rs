@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod user;
+
 /// A small, self-hosted container registry for disconnected `OpenShift` and Kubernetes installs.
 #[derive(Debug, Parser)]
 #[command(name = "mirror-registry", version, about, long_about = None)]
@@ -26,6 +28,16 @@ pub enum Command {
     ///   mirror-registry serve
     ///   skopeo copy --dest-tls-verify=false oci:layout:tag `docker://127.0.0.1:5000/demo:tag`
     Serve(ServeArgs),
+    /// Manage accounts: add, passwd, del, list, robot.
+    ///
+    /// Works on the database of a config (--config) or data directory (--data-dir), also while
+    /// the server runs. Passwords and robot tokens are printed once and stored only as argon2id
+    /// hashes. Examples:
+    ///
+    ///   mirror-registry user --data-dir /srv/registry add alice --role push
+    ///   echo "$PASSWORD" | mirror-registry user -c config.yaml passwd init --password-stdin
+    ///   mirror-registry user -c config.yaml robot cluster-pull
+    User(user::UserArgs),
 }
 
 /// Options of `serve`. Command-line values override the config file.
@@ -53,5 +65,6 @@ pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => crate::serve::run(&args),
+        Command::User(args) => crate::accounts::run(&args),
     }
 }

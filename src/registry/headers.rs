@@ -14,6 +14,8 @@ pub const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution
 pub const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
 /// `OCI-Tag`, one per tag created by `?tag=` on a push by digest.
 pub const OCI_TAG: HeaderName = HeaderName::from_static("oci-tag");
+/// `WWW-Authenticate`, the challenge on a 401.
+pub const WWW_AUTHENTICATE: HeaderName = HeaderName::from_static("www-authenticate");
 /// `OCI-Filters-Applied`, when the referrers list was filtered.
 pub const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
 
@@ -60,9 +62,10 @@ pub fn text(s: &str) -> HeaderValue {
 pub struct Origin(Option<String>);
 
 impl Origin {
-    /// Reads the origin from the request headers; `tls` says whether this listener is HTTPS.
+    /// Reads the origin from the request headers (HTTP/2 carries the host in the URI's authority
+    /// instead of a `Host` header); `tls` says whether this listener is HTTPS.
     #[must_use]
-    pub fn from_headers(headers: &HeaderMap, tls: bool) -> Origin {
+    pub fn from_headers(headers: &HeaderMap, authority: Option<&str>, tls: bool) -> Origin {
         let first = |name: &str| {
             headers
                 .get(name)
@@ -79,8 +82,21 @@ impl Origin {
         };
         let host = first("x-forwarded-host")
             .or_else(|| first("host"))
+            .or(authority)
             .filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'/'));
         Origin(host.map(|h| format!("{scheme}://{h}")))
+    }
+
+    /// `scheme://host` as the client reached us, when known.
+    #[must_use]
+    pub fn base(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
+    /// The host (and port) the client reached, when known.
+    #[must_use]
+    pub fn host(&self) -> Option<&str> {
+        self.0.as_deref().and_then(|b| b.split_once("://")).map(|(_, h)| h)
     }
 
     /// A `Location` header for `path` (which starts with `/v2/`).
@@ -117,8 +133,15 @@ mod tests {
             for (k, v) in *headers {
                 map.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
             }
-            assert_eq!(Origin::from_headers(&map, *tls).location("/v2/x"), *expected, "case {name}");
+            assert_eq!(Origin::from_headers(&map, None, *tls).location("/v2/x"), *expected, "case {name}");
         }
+    }
+
+    #[test]
+    fn http2_authority_stands_in_for_host() {
+        let o = Origin::from_headers(&HeaderMap::new(), Some("reg:8443"), true);
+        assert_eq!(o.location("/v2/x"), "https://reg:8443/v2/x");
+        assert_eq!(o.host(), Some("reg:8443"));
     }
 
     #[test]

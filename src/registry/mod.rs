@@ -9,24 +9,33 @@
 //! - [`uploads`]: POST / PATCH / PUT / GET / DELETE of upload sessions, mounts
 //! - [`manifests`]: GET / HEAD / PUT / DELETE of manifests
 //! - [`listing`]: tags, catalog, referrers
+//! - [`access`]: what each route needs, checked with `auth` before any handler runs
+//! - [`token`]: the token endpoint `/v2/auth` (Docker token authentication, OAuth2 form)
 
+mod access;
 mod blobs;
 pub mod error;
 pub mod headers;
 mod listing;
 mod manifests;
 pub mod route;
+mod token;
 mod uploads;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use futures_util::TryStreamExt;
 use tracing::Instrument;
 
+use crate::auth::Auth;
+use crate::serve::listener::ClientAddr;
 use crate::store::{BodyError, ByteStream, Store};
 pub use error::{ApiError, ErrorCode};
 pub use route::Route;
@@ -36,6 +45,8 @@ pub use route::Route;
 pub struct App {
     /// Metadata and blobs.
     pub store: Store,
+    /// Accounts and tokens; `None` when `auth.enabled` is false.
+    pub auth: Option<Arc<Auth>>,
     /// Whether this listener serves HTTPS (for absolute `Location`s).
     pub tls: bool,
 }
@@ -50,6 +61,8 @@ pub struct Ctx {
     pub query: Vec<(String, String)>,
     /// Where the client reached us, for `Location`s.
     pub origin: headers::Origin,
+    /// The client's address (unspecified when unknown, as in tests).
+    pub client: IpAddr,
 }
 
 impl Ctx {
@@ -79,21 +92,24 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/v2", any(dispatch))
         .route("/v2/", any(dispatch))
+        .route("/v2/auth", get(token::get).post(token::post))
         .route("/v2/{*rest}", any(dispatch))
         .route("/health/instance", get(health))
         .fallback(any(dispatch))
         .with_state(app)
 }
 
-/// Parses the route, runs the handler for the method, and adds the headers every response has.
-async fn dispatch(State(app): State<App>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+/// Parses the route, checks access, runs the handler for the method, and adds the headers every
+/// response has.
+async fn dispatch(State(app): State<App>, request: Request<Body>) -> Response {
+    let (parts, body) = request.into_parts();
+    let (method, uri) = (parts.method, parts.uri);
     let request_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let span = tracing::info_span!("request", id = %request_id, %method, path = uri.path());
-    let query = serde_urlencoded::from_str::<Vec<(String, String)>>(uri.query().unwrap_or("")).unwrap_or_default();
-    let origin = headers::Origin::from_headers(&headers, app.tls);
-    let ctx = Ctx { app, headers, query, origin };
+    let ctx = Ctx::new(app, parts.headers, &uri, &parts.extensions);
     let result = async {
         let route = route::parse(uri.path())?;
+        access::authorize(&ctx, &method, &route).await?;
         handle(ctx, &method, route, body).await
     }
     .instrument(span.clone())
@@ -107,7 +123,17 @@ async fn dispatch(State(app): State<App>, method: Method, uri: Uri, headers: Hea
     response
 }
 
-async fn handle(ctx: Ctx, method: &Method, route: Route, body: Body) -> ApiResult {
+impl Ctx {
+    fn new(app: App, headers: HeaderMap, uri: &axum::http::Uri, extensions: &axum::http::Extensions) -> Ctx {
+        let query = serde_urlencoded::from_str::<Vec<(String, String)>>(uri.query().unwrap_or("")).unwrap_or_default();
+        let origin =
+            headers::Origin::from_headers(&headers, uri.authority().map(axum::http::uri::Authority::as_str), app.tls);
+        let client = extensions.get::<ClientAddr>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0);
+        Ctx { app, headers, query, origin, client }
+    }
+}
+
+async fn handle(ctx: Ctx, method: &axum::http::Method, route: Route, body: Body) -> ApiResult {
     let m = method.as_str();
     match (m, route) {
         ("GET" | "HEAD", Route::Base) => {

@@ -8,7 +8,14 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
 use super::{App, router};
+use crate::account::{Role, Secret};
+use crate::auth::{self, Auth, password};
 use crate::config::{Config, Storage};
 use crate::manifest::{OCI_INDEX, OCI_MANIFEST};
 use crate::reference::{Algorithm, Digest};
@@ -47,7 +54,33 @@ impl TestApp {
         let mut config = Config { storage: Storage::under(dir.path()), ..Config::default() };
         adjust(&mut config);
         let store = Store::open(&config).expect("open store");
-        TestApp { dir, router: router(App { store, tls: false }) }
+        TestApp { dir, router: router(App { store, auth: None, tls: false }) }
+    }
+
+    /// An app with auth on and three accounts: `admin1` (admin), `pusher` (push), `puller` (pull),
+    /// each with password `password1`.
+    async fn secured(anonymous_pull: bool) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config { storage: Storage::under(dir.path()), ..Config::default() };
+        let store = Store::open(&config).expect("open store");
+        for (name, role) in [("admin1", Role::Admin), ("pusher", Role::Push), ("puller", Role::Pull)] {
+            let hash = password::hash(&Secret::password("password1").expect("valid")).expect("hash");
+            store.create_user(&name.parse().expect("name"), hash, role, false).await.expect("create user");
+        }
+        let settings = auth::Settings { anonymous_pull, token_ttl: std::time::Duration::from_hours(1) };
+        let auth = Some(Arc::new(Auth::open(store.clone(), settings).await.expect("auth")));
+        TestApp { dir, router: router(App { store, auth, tls: true }) }
+    }
+
+    async fn token(&self, user: &str, scope: &str) -> String {
+        let basic = format!("Basic {}", B64.encode(format!("{user}:password1")));
+        let r = self
+            .call("GET", &format!("/v2/auth?service=reg&scope={scope}"), &[("authorization", &basic)], Body::empty())
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "token for {user}: {}", String::from_utf8_lossy(&r.body));
+        let body = r.json();
+        assert_eq!(body["token"], body["access_token"]);
+        body["token"].as_str().expect("token").to_string()
     }
 
     async fn call(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: impl Into<Body>) -> Reply {
@@ -323,4 +356,157 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         if p.is_dir() { out.extend(walk_files(&p)) } else { out.push(p) }
     }
     out
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", B64.encode(format!("{user}:{password}")))
+}
+
+#[tokio::test]
+async fn base_without_credentials_is_challenged() {
+    let app = TestApp::secured(false).await;
+    let r = app.call("GET", "/v2/", &[("host", "reg.example:8443")], Body::empty()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
+    assert_eq!(
+        r.header("www-authenticate"),
+        r#"Bearer realm="https://reg.example:8443/v2/auth",service="reg.example:8443""#
+    );
+    let r = app.call("GET", "/v2/", &[("authorization", &basic("puller", "password1"))], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::OK, "basic auth works directly on /v2/");
+    let r = app.call("GET", "/v2/", &[("authorization", &basic("puller", "wrong-password"))], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn repository_requests_are_challenged_with_their_scope() {
+    let app = TestApp::secured(false).await;
+    let r = app.call("POST", "/v2/a/b/blobs/uploads/", &[("host", "reg")], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.header("www-authenticate").ends_with(r#"scope="repository:a/b:pull,push""#),
+        "{}",
+        r.header("www-authenticate")
+    );
+    assert_eq!(r.json()["errors"][0]["detail"][0]["Action"], "push");
+}
+
+#[tokio::test]
+async fn token_flow_grants_by_role() {
+    let app = TestApp::secured(false).await;
+    let t = app.token("pusher", "repository:r:pull,push").await;
+    let bearer = format!("Bearer {t}");
+    let d = Digest::of(Algorithm::Sha256, b"layer");
+    let r = app
+        .call("POST", &format!("/v2/r/blobs/uploads/?digest={d}"), &[("authorization", &bearer)], b"layer".to_vec())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+
+    // A pull account gets a token, but without push: pushing with it is forbidden (403 DENIED),
+    // because no token it could get would allow it.
+    let t = app.token("puller", "repository:r:pull,push").await;
+    let bearer = format!("Bearer {t}");
+    let r = app.call("HEAD", &format!("/v2/r/blobs/{d}"), &[("authorization", &bearer)], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::OK, "pull allowed");
+    let r = app.call("POST", "/v2/r/blobs/uploads/", &[("authorization", &bearer)], Body::empty()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::FORBIDDEN, "DENIED"));
+    let r = app
+        .call("POST", "/v2/r/blobs/uploads/", &[("authorization", &basic("puller", "password1"))], Body::empty())
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::FORBIDDEN, "DENIED"), "same with basic auth");
+}
+
+#[tokio::test]
+async fn token_for_one_repository_does_not_open_another() {
+    let app = TestApp::secured(false).await;
+    let t = app.token("admin1", "repository:a:pull").await;
+    let r = app.call("GET", "/v2/b/tags/list", &[("authorization", &format!("Bearer {t}"))], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the account may read b, so it is told to get a token for b");
+    assert!(r.header("www-authenticate").contains(r#"scope="repository:b:pull""#));
+}
+
+#[tokio::test]
+async fn tampered_and_foreign_tokens_are_refused() {
+    let app = TestApp::secured(false).await;
+    let t = app.token("admin1", "repository:a:pull").await;
+    let mut tampered = t.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    let other = TestApp::secured(false).await.token("admin1", "repository:a:pull").await;
+    for (name, token) in [("tampered", tampered), ("signed by another registry", other), ("garbage", "x.y.z".into())] {
+        let r =
+            app.call("GET", "/v2/a/tags/list", &[("authorization", &format!("Bearer {token}"))], Body::empty()).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_authorization_headers_are_401_not_500() {
+    let app = TestApp::secured(false).await;
+    for (name, header) in [
+        ("not base64", "Basic %%%".to_string()),
+        ("no colon", format!("Basic {}", B64.encode("admin1"))),
+        ("empty user", format!("Basic {}", B64.encode(":password1"))),
+        ("unknown scheme", "Negotiate abc".into()),
+    ] {
+        let r = app.call("GET", "/v2/", &[("authorization", &header)], Body::empty()).await;
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn garbage_scopes_are_a_bad_request() {
+    let app = TestApp::secured(false).await;
+    let r = app
+        .call("GET", "/v2/auth?scope=garbage", &[("authorization", &basic("admin1", "password1"))], Body::empty())
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["errors"][0]["message"].as_str().unwrap_or_default().contains("invalid scope"));
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_back_off() {
+    let app = TestApp::secured(false).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(
+            app.call("GET", "/v2/", &[("authorization", &basic("admin1", "nope-nope"))], Body::empty()).await.status,
+        );
+    }
+    assert_eq!(statuses[..3], [StatusCode::UNAUTHORIZED; 3], "typos are free");
+    assert!(statuses[4..].contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    let r = app.call("GET", "/v2/", &[("authorization", &basic("admin1", "password1"))], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits out the back-off");
+    assert!(!r.header("retry-after").is_empty());
+}
+
+#[tokio::test]
+async fn anonymous_pull_when_enabled_only() {
+    for (anonymous_pull, expected) in [(false, StatusCode::UNAUTHORIZED), (true, StatusCode::NOT_FOUND)] {
+        let app = TestApp::secured(anonymous_pull).await;
+        let r = app.call("GET", "/v2/r/tags/list", &[], Body::empty()).await;
+        assert_eq!(r.status, expected, "anonymous_pull={anonymous_pull}");
+        let r = app.call("POST", "/v2/r/blobs/uploads/", &[], Body::empty()).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "anonymous push never");
+    }
+}
+
+#[tokio::test]
+async fn oauth_password_and_refresh_grants() {
+    let app = TestApp::secured(false).await;
+    let form = "grant_type=password&username=pusher&password=password1&service=reg&scope=repository%3Ar%3Apull&access_type=offline&client_id=docker";
+    let r = app.call("POST", "/v2/auth", &[("content-type", "application/x-www-form-urlencoded")], form).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    let refresh = r.json()["refresh_token"].as_str().expect("refresh token").to_string();
+    let form = format!("grant_type=refresh_token&refresh_token={refresh}&service=reg&scope=repository%3Ar%3Apush");
+    let r = app.call("POST", "/v2/auth", &[("content-type", "application/x-www-form-urlencoded")], form).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let access = r.json()["access_token"].as_str().expect("token").to_string();
+    let r = app
+        .call("POST", "/v2/r/blobs/uploads/", &[("authorization", &format!("Bearer {access}"))], Body::empty())
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    // A refresh token is not an access token.
+    let r = app.call("GET", "/v2/", &[("authorization", &format!("Bearer {refresh}"))], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }

@@ -13,7 +13,8 @@ use rusqlite::{Connection, OpenFlags, Transaction};
 
 /// Numbered schema files, applied in order at start-up and recorded in `schema_migrations`.
 /// A migration is never edited once it exists: add a new file instead.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../../migrations/0001_initial.sql")), (2, include_str!("../../migrations/0002_accounts.sql"))];
 
 /// How many idle read connections to keep.
 const MAX_IDLE_READERS: usize = 8;

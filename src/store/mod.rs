@@ -15,6 +15,7 @@ pub mod db;
 pub mod listing;
 pub mod manifests;
 pub mod upload;
+pub mod users;
 
 use std::collections::HashMap;
 use std::pin::Pin;

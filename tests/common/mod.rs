@@ -1,7 +1,8 @@
 //! Shared test support: start real registries on loopback and find outside tools.
 //!
-//! `Registry::ours` runs the built `mirror-registry serve` on `127.0.0.1:0` and reads the bound
-//! address back from its stdout; `Registry::distribution` runs Debian's `docker-registry`
+//! `Registry::ours` runs the built `mirror-registry serve` on `127.0.0.1:0` (plain HTTP, auth
+//! off) and reads the bound address back from its stdout; `Registry::ours_secure` runs it as a
+//! new user would (TLS with a generated CA, auth on, an `init` admin with a generated password); `Registry::distribution` runs Debian's `docker-registry`
 //! (CNCF distribution 2.8) as a peer. Each registry lives in its own temp dir and is killed on drop.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
@@ -37,14 +38,31 @@ pub struct Registry {
     pub host: String,
     /// Root of the registry's data (our `--data-dir`, or distribution's root directory).
     pub data_dir: PathBuf,
+    /// Whether it serves HTTPS.
+    pub tls: bool,
+    /// The CA that signed its certificate (secure mode).
+    pub ca: Option<PathBuf>,
+    /// The generated `init` admin password (secure mode).
+    pub init_password: Option<String>,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Registry {
-    /// Starts `mirror-registry serve` with plain HTTP on a fresh data dir.
+    /// Starts `mirror-registry serve` with plain HTTP and auth off on a fresh data dir.
     pub fn ours() -> Registry {
         Self::ours_with(&[])
+    }
+
+    /// Starts `mirror-registry serve` the way a new user does: TLS with a generated CA, auth on,
+    /// and an `init` admin whose generated password is read from stdout.
+    pub fn ours_secure() -> Registry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let args: Vec<String> = vec!["serve".into(), "--listen".into(), "127.0.0.1:0".into(), "--data-dir".into(), data_dir.display().to_string()];
+        let mut r = Self::spawn(dir, &data_dir, &args);
+        r.ca = Some(data_dir.join("quay-rootCA/rootCA.pem"));
+        r
     }
 
     /// Starts `mirror-registry serve` with extra arguments (for example `--config FILE`).
@@ -54,13 +72,22 @@ impl Registry {
         Self::ours_in(dir, &data_dir, extra_args)
     }
 
-    /// Starts `mirror-registry serve` on an existing data dir (restart after a crash).
+    /// Starts `mirror-registry serve` (plain HTTP, auth off) on an existing data dir (restart
+    /// after a crash). Auth is turned off through a config file in `dir`, so `extra_args` must not
+    /// hold another `--config`.
     pub fn ours_in(dir: tempfile::TempDir, data_dir: &Path, extra_args: &[&str]) -> Registry {
+        let config = dir.path().join("no-auth.yaml");
+        std::fs::write(&config, "auth: {enabled: false}\n").expect("write config");
+        let mut args: Vec<String> = vec!["serve".into(), "--config".into(), config.display().to_string()];
+        args.extend(["--listen", "127.0.0.1:0", "--insecure-http", "--data-dir"].map(String::from));
+        args.push(data_dir.display().to_string());
+        args.extend(extra_args.iter().map(|a| (*a).to_string()));
+        Self::spawn(dir, data_dir, &args)
+    }
+
+    fn spawn(dir: tempfile::TempDir, data_dir: &Path, args: &[String]) -> Registry {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--insecure-http", "--data-dir"])
-            .arg(data_dir)
-            .args(extra_args)
+            .args(args)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -68,11 +95,15 @@ impl Registry {
             .expect("spawn mirror-registry serve");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let host = loop {
+        let mut init_password = None;
+        let (host, tls) = loop {
             match lines.next() {
                 Some(Ok(line)) => {
                     if let Some(url) = line.strip_prefix(LISTENING_PREFIX) {
-                        break url.trim_start_matches("http://").trim_start_matches("https://").to_string();
+                        break (url.trim_start_matches("http://").trim_start_matches("https://").to_string(), url.starts_with("https://"));
+                    }
+                    if let Some(rest) = line.split_once(" with password ").map(|(_, r)| r) {
+                        init_password = rest.split_whitespace().next().map(str::to_string);
                     }
                 }
                 _ => panic!("mirror-registry serve exited before listening: {:?}", child.wait()),
@@ -80,7 +111,7 @@ impl Registry {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Registry { host, data_dir: data_dir.to_path_buf(), child, _dir: dir }
+        Registry { host, data_dir: data_dir.to_path_buf(), tls, ca: None, init_password, child, _dir: dir }
     }
 
     /// Starts Debian's `docker-registry` (distribution 2.8) with deletes enabled, or `None` when
@@ -109,14 +140,14 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn docker-registry");
-        let registry = Registry { host, data_dir, child, _dir: dir };
+        let registry = Registry { host, data_dir, tls: false, ca: None, init_password: None, child, _dir: dir };
         registry.wait_ready();
         Some(registry)
     }
 
-    /// `http://host:port`.
+    /// `http://host:port` or `https://host:port`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.host)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.host)
     }
 
     /// Kills the process with SIGKILL (a crash), returning its temp dir so it can be restarted.

@@ -1,0 +1,146 @@
+//! `mirror-registry serve`: load the config, make what a first start lacks, open the store,
+//! bind, serve until SIGINT/SIGTERM; SIGHUP (or a change of the files) reloads the certificate.
+//!
+//! - [`bootstrap`]: CA, server certificate and initial admin on first start
+//! - [`listener`]: the accept loop (TLS or plain HTTP)
+
+pub mod bootstrap;
+pub mod listener;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::auth::{self, Auth};
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::registry::{self, App};
+use crate::store::Store;
+use crate::tls::ReloadableCert;
+
+/// Prefix of the stdout line that says the listener is up (tests and scripts wait for it).
+pub const LISTENING: &str = "mirror-registry listening on ";
+
+/// The config `serve` runs with: the file (or the embedded default) with flags applied.
+///
+/// # Errors
+/// When the file cannot be loaded or the result is invalid.
+pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut config = Config::resolve(args.config.as_deref(), args.data_dir.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen.to_string();
+    }
+    config.insecure_http |= args.insecure_http;
+    config.validate()?;
+    Ok(config)
+}
+
+pub(crate) fn absolute(p: &Path) -> String {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+}
+
+/// Runs the registry until interrupted.
+///
+/// # Errors
+/// Config, storage or listener failures at start-up.
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let config = effective_config(args)?;
+    init_logging(&config.log_level);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = Store::open(&config).with_context(|| {
+        format!(
+            "opening storage (database {}, blobs {})",
+            config.storage.database.display(),
+            config.storage.blobs.display()
+        )
+    })?;
+    let mut notes = Vec::new();
+    notes.extend(bootstrap::ensure_certificate(&config)?);
+    let init_user = bootstrap::ensure_init_user(&config, &store).await?;
+    let auth = if config.auth.enabled {
+        let settings = auth::Settings {
+            anonymous_pull: config.auth.anonymous_pull,
+            token_ttl: Duration::from_secs(config.auth.token_ttl_seconds),
+        };
+        Some(Arc::new(Auth::open(store.clone(), settings).await?))
+    } else {
+        tracing::warn!("auth.enabled is false: anyone who reaches this registry can push and delete");
+        None
+    };
+    let cert = if config.insecure_http { None } else { Some(ReloadableCert::load(&config.tls.cert, &config.tls.key)?) };
+    let tls = cert.as_ref().map(ReloadableCert::server_config).transpose().context("TLS configuration")?;
+    let addr = config.listen_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let app = registry::router(App { store, auth, tls: tls.is_some() }).layer(registry::trace_layer());
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "mirror-registry: blobs in {}", absolute(&config.storage.blobs))?;
+        writeln!(out, "mirror-registry: database {}", absolute(&config.storage.database))?;
+        for note in &notes {
+            writeln!(out, "mirror-registry: {note}")?;
+        }
+        if let Some(ca) = notes.first().and(Some(config.tls.ca_dir.join("rootCA.pem"))) {
+            writeln!(
+                out,
+                "mirror-registry: clients trust it with: podman login --cert-dir DIR (DIR holding a copy of {} named ca.crt)",
+                absolute(&ca)
+            )?;
+        }
+        if let Some((name, password)) = &init_user {
+            // Shown once, on stdout only (never in a log line); the database keeps only a hash.
+            writeln!(
+                out,
+                "mirror-registry: created admin {name} with password {} (shown once; change it with `mirror-registry user passwd {name}`)",
+                password.expose()
+            )?;
+        }
+        if !config.auth.enabled {
+            writeln!(out, "mirror-registry: WARNING: authentication is disabled")?;
+        }
+        writeln!(out, "{LISTENING}{scheme}://{bound}")?;
+        out.flush()?;
+    }
+    tracing::info!(%bound, scheme, "registry ready");
+    if let Some(cert) = cert {
+        tokio::spawn(watch_certificate(cert));
+    }
+    listener::serve(listener, app, tls, shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reloads the certificate on SIGHUP, and when its files change (checked every few seconds).
+async fn watch_certificate(cert: Arc<ReloadableCert>) {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        tokio::select! {
+            () = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => cert.reload(true),
+            () = tokio::time::sleep(Duration::from_secs(5)) => cert.reload(false),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("mirror_registry={default_level},tower_http=warn"))
+    });
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
