@@ -60,6 +60,10 @@ impl TestApp {
     /// An app with auth on and three accounts: `admin1` (admin), `pusher` (push), `puller` (pull),
     /// each with password `password1`.
     async fn secured(anonymous_pull: bool) -> TestApp {
+        Self::secured_with(anonymous_pull, std::time::Duration::from_hours(1)).await
+    }
+
+    async fn secured_with(anonymous_pull: bool, token_ttl: std::time::Duration) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = Config { storage: Storage::under(dir.path()), ..Config::default() };
         let store = Store::open(&config).expect("open store");
@@ -67,7 +71,7 @@ impl TestApp {
             let hash = password::hash(&Secret::password("password1").expect("valid")).expect("hash");
             store.create_user(&name.parse().expect("name"), hash, role, false).await.expect("create user");
         }
-        let settings = auth::Settings { anonymous_pull, token_ttl: std::time::Duration::from_hours(1) };
+        let settings = auth::Settings { anonymous_pull, token_ttl };
         let auth = Some(Arc::new(Auth::open(store.clone(), settings).await.expect("auth")));
         TestApp { dir, router: router(App { store, auth, tls: true }) }
     }
@@ -508,5 +512,24 @@ async fn oauth_password_and_refresh_grants() {
     assert_eq!(r.status, StatusCode::ACCEPTED);
     // A refresh token is not an access token.
     let r = app.call("GET", "/v2/", &[("authorization", &format!("Bearer {refresh}"))], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused() {
+    let app = TestApp::secured_with(false, std::time::Duration::ZERO).await;
+    let t = app.token("admin1", "repository:a:pull").await;
+    let r = app.call("GET", "/v2/a/tags/list", &[("authorization", &format!("Bearer {t}"))], Body::empty()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.json()["errors"][0]["message"].as_str().unwrap_or_default().contains("expired"));
+}
+
+#[tokio::test]
+async fn deleted_accounts_lose_access_with_their_tokens() {
+    let app = TestApp::secured(false).await;
+    let t = app.token("pusher", "repository:a:pull").await;
+    let store = Store::open(&Config { storage: Storage::under(app.dir.path()), ..Config::default() }).expect("store");
+    store.delete_user(&"pusher".parse().expect("name")).await.expect("delete");
+    let r = app.call("GET", "/v2/a/tags/list", &[("authorization", &format!("Bearer {t}"))], Body::empty()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }

@@ -159,6 +159,12 @@ impl Registry {
         (dir, data_dir)
     }
 
+    /// Sends a signal (`HUP`, `TERM`, ...) to the registry process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
