@@ -24,6 +24,16 @@
 //!   max_blob_bytes: 0             # 0 = no limit
 //! manifests:
 //!   require_complete_indexes: false   # true refuses an index whose children are absent
+//! gc:
+//!   enabled: true                 # background garbage collection in `serve`
+//!   interval: 1h                  # between runs
+//!   grace_period: 1h              # unreferenced blobs younger than this (last touch) are kept
+//!   upload_expiry: 24h            # upload sessions idle this long are removed
+//!   retention:                    # opt-in manifest deletion, per repository pattern
+//!     - repositories: "ci/*"      # glob; '*' matches any characters including '/'
+//!       delete_untagged_older_than: 7d
+//!       keep_newest_tags: 10
+//!       delete_tags_older_than: 90d
 //! ```
 //!
 //! `serve --data-dir DIR` points the storage and TLS paths into DIR with the same layout the
@@ -34,7 +44,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use serde::Deserialize;
+
+use crate::duration::HumanDuration;
 
 /// Directory used by `serve` when neither `--config` nor `--data-dir` says otherwise.
 pub const DEFAULT_DATA_DIR: &str = "mirror-registry-data";
@@ -59,6 +73,54 @@ pub struct Config {
     pub limits: Limits,
     /// Manifest acceptance policy.
     pub manifests: ManifestPolicy,
+    /// Garbage collection and retention.
+    pub gc: Gc,
+}
+
+/// `gc:` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gc {
+    /// Run GC in the background of `serve`.
+    pub enabled: bool,
+    /// Time between background runs.
+    pub interval: HumanDuration,
+    /// Unreferenced blobs touched more recently than this are kept.
+    pub grace_period: HumanDuration,
+    /// Upload sessions older than this are removed.
+    pub upload_expiry: HumanDuration,
+    /// Retention policies, applied in order.
+    pub retention: Vec<RetentionPolicy>,
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Gc {
+            enabled: true,
+            interval: HumanDuration(Duration::from_hours(1)),
+            grace_period: HumanDuration(Duration::from_hours(1)),
+            upload_expiry: HumanDuration(Duration::from_hours(24)),
+            retention: Vec::new(),
+        }
+    }
+}
+
+/// One retention policy: which repositories, and what to delete there.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// Glob over repository names (`*` matches anything, `/` included).
+    pub repositories: String,
+    /// Delete manifests with no tag (and not part of a kept index or a referrer of a kept
+    /// manifest) older than this.
+    #[serde(default)]
+    pub delete_untagged_older_than: Option<HumanDuration>,
+    /// Keep only the newest N tags (by push time) of each repository.
+    #[serde(default)]
+    pub keep_newest_tags: Option<u32>,
+    /// Delete tags not pushed for this long.
+    #[serde(default)]
+    pub delete_tags_older_than: Option<HumanDuration>,
 }
 
 /// `storage:` section.
@@ -157,6 +219,7 @@ impl Default for Config {
             storage: Storage::default(),
             limits: Limits::default(),
             manifests: ManifestPolicy::default(),
+            gc: Gc::default(),
         }
     }
 }
@@ -288,6 +351,17 @@ impl Config {
         if !self.insecure_http && (self.tls.cert.as_os_str().is_empty() || self.tls.key.as_os_str().is_empty()) {
             problems.push("tls.cert, tls.key: both are required unless insecure_http is true".into());
         }
+        if self.gc.interval.0 < Duration::from_mins(1) {
+            problems.push(format!("gc.interval: {} is shorter than 1m", self.gc.interval));
+        }
+        for (i, p) in self.gc.retention.iter().enumerate() {
+            if p.repositories.is_empty() {
+                problems.push(format!("gc.retention[{i}].repositories: must not be empty"));
+            }
+            if p.delete_untagged_older_than.is_none() && p.keep_newest_tags.is_none() && p.delete_tags_older_than.is_none() {
+                problems.push(format!("gc.retention[{i}]: names no rule (delete_untagged_older_than, keep_newest_tags, delete_tags_older_than)"));
+            }
+        }
         if problems.is_empty() { Ok(()) } else { Err(Error::Invalid(problems)) }
     }
 
@@ -325,6 +399,18 @@ mod tests {
         let Err(Error::Invalid(problems)) = c.validate() else { panic!("should be invalid") };
         let keys: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap_or_default()).collect();
         assert_eq!(keys, ["listen", "log_level", "storage.database", "limits.max_manifest_bytes"]);
+    }
+
+    #[test]
+    fn gc_section_with_durations_and_policies() {
+        let c = Config::from_yaml("gc:\n  grace_period: 0s\n  retention:\n    - repositories: 'ci/*'\n      keep_newest_tags: 3\n").expect("decodes");
+        assert_eq!(c.gc.grace_period.0, Duration::ZERO);
+        assert_eq!(c.gc.retention[0].keep_newest_tags, Some(3));
+        c.validate().expect("valid");
+        let c = Config::from_yaml("gc:\n  retention:\n    - repositories: 'x'\n").expect("decodes");
+        let Err(Error::Invalid(p)) = c.validate() else { panic!("a policy without a rule is refused") };
+        assert!(p[0].starts_with("gc.retention[0]"), "{p:?}");
+        assert!(Config::from_yaml("gc: {grace_period: soon}").is_err());
     }
 
     #[test]

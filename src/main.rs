@@ -3,11 +3,18 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match mirror_registry::cli::run() {
+    // Installed (or linked) as `oc-mirror`, the binary is the mirroring client, flag-compatible
+    // with `oc-mirror --v2`.
+    let invoked_as = std::env::args_os().next().map(std::path::PathBuf::from);
+    let as_oc_mirror = invoked_as.as_deref().and_then(std::path::Path::file_name).is_some_and(|n| n == "oc-mirror");
+    let result =
+        if as_oc_mirror { mirror_registry::cli::mirror::run_as_oc_mirror() } else { mirror_registry::cli::run() };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mirror-registry: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("{}: {e:#}", if as_oc_mirror { "oc-mirror" } else { "mirror-registry" });
+            // A mirror run that finished with failures exits with oc-mirror's bitmask.
+            e.downcast_ref::<mirror_registry::mirror::Failed>().map_or(ExitCode::FAILURE, |f| ExitCode::from(f.code))
         }
     }
 }

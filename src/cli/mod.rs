@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod mirror;
+pub mod ops;
 pub mod user;
 
 /// A small, self-hosted container registry for disconnected `OpenShift` and Kubernetes installs.
@@ -38,6 +40,26 @@ pub enum Command {
     ///   echo "$PASSWORD" | mirror-registry user -c config.yaml passwd init --password-stdin
     ///   mirror-registry user -c config.yaml robot cluster-pull
     User(user::UserArgs),
+    /// Garbage-collect: apply retention policies, expire stale uploads, delete unreferenced blobs.
+    ///
+    /// Safe while the server runs and pushes go on. Reports blobs and manifests deleted, bytes
+    /// freed and time taken; --dry-run only reports.
+    Gc(ops::GcArgs),
+    /// Show repositories, manifests, tags, blobs, bytes stored and reclaimable, disk free,
+    /// certificate expiry and the last garbage collection.
+    Status(ops::StatusArgs),
+    /// Re-hash every blob, find rows without files and files without rows, check the database.
+    ///
+    /// Exits non-zero when it finds problems; --repair quarantines corrupt blobs and removes orphans.
+    Fsck(ops::FsckArgs),
+    /// Mirror an image set (oc-mirror v2 compatible): registry to registry, to disk, from disk.
+    ///
+    ///   mirror-registry mirror -c isc.yaml file://DIR                                 mirror to disk
+    ///   mirror-registry mirror -c isc.yaml --from file://DIR docker://REG[/ns]        disk to mirror
+    ///   mirror-registry mirror -c isc.yaml --workspace file://DIR docker://REG[/ns]   mirror to mirror
+    ///
+    /// The same binary invoked as `oc-mirror` takes these flags directly (and ignores --v2).
+    Mirror(mirror::MirrorArgs),
 }
 
 /// Options of `serve`. Command-line values override the config file.
@@ -66,5 +88,9 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => crate::serve::run(&args),
         Command::User(args) => crate::accounts::run(&args),
+        Command::Gc(args) => crate::operate::gc(&args),
+        Command::Status(args) => crate::operate::status(&args),
+        Command::Fsck(args) => crate::operate::fsck(&args),
+        Command::Mirror(args) => crate::mirror::run(&args),
     }
 }

@@ -15,6 +15,8 @@
 //! Every type has private fields and one validating constructor (`FromStr`), so a value that
 //! exists is valid. Server and mirroring client share these types.
 
+pub mod image;
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -35,6 +35,7 @@ use futures_util::TryStreamExt;
 use tracing::Instrument;
 
 use crate::auth::Auth;
+use crate::metrics::Metrics;
 use crate::serve::listener::ClientAddr;
 use crate::store::{BodyError, ByteStream, Store};
 pub use error::{ApiError, ErrorCode};
@@ -47,6 +48,8 @@ pub struct App {
     pub store: Store,
     /// Accounts and tokens; `None` when `auth.enabled` is false.
     pub auth: Option<Arc<Auth>>,
+    /// Request and GC counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
     /// Whether this listener serves HTTPS (for absolute `Location`s).
     pub tls: bool,
 }
@@ -95,6 +98,7 @@ pub fn router(app: App) -> Router {
         .route("/v2/auth", get(token::get).post(token::post))
         .route("/v2/{*rest}", any(dispatch))
         .route("/health/instance", get(health))
+        .route("/metrics", get(metrics))
         .fallback(any(dispatch))
         .with_state(app)
 }
@@ -107,8 +111,11 @@ async fn dispatch(State(app): State<App>, request: Request<Body>) -> Response {
     let request_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let span = tracing::info_span!("request", id = %request_id, %method, path = uri.path());
     let ctx = Ctx::new(app, parts.headers, &uri, &parts.extensions);
+    let metrics = ctx.app.metrics.clone();
+    let mut label = "other";
     let result = async {
         let route = route::parse(uri.path())?;
+        label = route.label();
         access::authorize(&ctx, &method, &route).await?;
         handle(ctx, &method, route, body).await
     }
@@ -119,8 +126,27 @@ async fn dispatch(State(app): State<App>, request: Request<Body>) -> Response {
         Err(e) => span.in_scope(|| e.with_request_id(&request_id)).into_response(),
     };
     response.headers_mut().insert(headers::API_VERSION, axum::http::HeaderValue::from_static("registry/2.0"));
+    let sent = response
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .filter(|_| method != axum::http::Method::HEAD)
+        .unwrap_or(0);
+    metrics.record_request(label, method_label(&method), response.status().as_u16(), sent);
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "answered"));
     response
+}
+
+fn method_label(m: &axum::http::Method) -> &'static str {
+    match m.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "PUT" => "PUT",
+        "POST" => "POST",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        _ => "OTHER",
+    }
 }
 
 impl Ctx {
@@ -175,10 +201,22 @@ async fn health(State(app): State<App>) -> Response {
     }
 }
 
-/// A request body as a chunk stream for the store.
-#[must_use]
-pub fn body_stream(body: Body) -> ByteStream {
-    Box::pin(body.into_data_stream().map_err(|e| BodyError(e.to_string())))
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(app): State<App>) -> Response {
+    let stats = app.store.stats().await.map_err(|e| tracing::warn!(error = %e, "storage gauges unavailable")).ok();
+    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render(stats.as_ref())).into_response()
+}
+
+impl Ctx {
+    /// The request body as a chunk stream for the store, counted into the metrics.
+    #[must_use]
+    pub fn body_stream(&self, body: Body) -> ByteStream {
+        let metrics = self.app.metrics.clone();
+        Box::pin(body.into_data_stream().map_ok(move |chunk| {
+            metrics.record_bytes_in(chunk.len() as u64);
+            chunk
+        }).map_err(|e| BodyError(e.to_string())))
+    }
 }
 
 /// An empty response with a status and headers.

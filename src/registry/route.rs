@@ -40,6 +40,20 @@ pub enum Route {
 }
 
 impl Route {
+    /// The route's kind, as a metrics label.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Route::Base => "base",
+            Route::Catalog => "catalog",
+            Route::Tags(_) => "tags",
+            Route::Manifest(..) => "manifest",
+            Route::Blob(..) => "blob",
+            Route::UploadStart(_) | Route::Upload(..) => "upload",
+            Route::Referrers(..) => "referrers",
+        }
+    }
+
     /// The repository a route addresses, if any.
     #[must_use]
     pub fn repository(&self) -> Option<&RepoName> {

@@ -54,7 +54,7 @@ impl TestApp {
         let mut config = Config { storage: Storage::under(dir.path()), ..Config::default() };
         adjust(&mut config);
         let store = Store::open(&config).expect("open store");
-        TestApp { dir, router: router(App { store, auth: None, tls: false }) }
+        TestApp { dir, router: router(App { store, auth: None, metrics: Arc::default(), tls: false }) }
     }
 
     /// An app with auth on and three accounts: `admin1` (admin), `pusher` (push), `puller` (pull),
@@ -73,7 +73,7 @@ impl TestApp {
         }
         let settings = auth::Settings { anonymous_pull, token_ttl };
         let auth = Some(Arc::new(Auth::open(store.clone(), settings).await.expect("auth")));
-        TestApp { dir, router: router(App { store, auth, tls: true }) }
+        TestApp { dir, router: router(App { store, auth, metrics: Arc::default(), tls: true }) }
     }
 
     async fn token(&self, user: &str, scope: &str) -> String {

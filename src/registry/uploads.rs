@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use super::error::{ApiError, ErrorCode};
-use super::{ApiResult, Ctx, body_stream, empty, headers};
+use super::{ApiResult, Ctx, empty, headers};
 use crate::reference::{Digest, RepoName, UploadId};
 use crate::store::upload::ChunkRange;
 
@@ -66,7 +66,7 @@ pub(super) async fn start(ctx: &Ctx, repo: &RepoName, body: Body) -> ApiResult {
         }
         // Not mountable: fall through to an ordinary session, as the spec requires.
     } else if let Some(digest) = digest_param(ctx)? {
-        store.put_blob(repo, &digest, body_stream(body)).await?;
+        store.put_blob(repo, &digest, ctx.body_stream(body)).await?;
         return Ok(blob_created(ctx, repo, &digest));
     }
     let id = store.start_upload(repo).await?;
@@ -76,7 +76,7 @@ pub(super) async fn start(ctx: &Ctx, repo: &RepoName, body: Body) -> ApiResult {
 /// `PATCH`: appends a chunk (streamed; `Content-Range` optional, chunked encoding fine).
 pub(super) async fn patch(ctx: &Ctx, repo: &RepoName, id: &UploadId, body: Body) -> ApiResult {
     let range = chunk_range(ctx, repo, id).await?;
-    let size = ctx.app.store.append_upload(repo, id, range, body_stream(body)).await?;
+    let size = ctx.app.store.append_upload(repo, id, range, ctx.body_stream(body)).await?;
     Ok(empty(StatusCode::ACCEPTED, session_headers(ctx, repo, id, size)))
 }
 
@@ -86,7 +86,7 @@ pub(super) async fn put(ctx: &Ctx, repo: &RepoName, id: &UploadId, body: Body) -
         ApiError::new(ErrorCode::DigestInvalid, "the digest query parameter is required to complete an upload")
     })?;
     let range = chunk_range(ctx, repo, id).await?;
-    ctx.app.store.commit_upload(repo, id, &digest, range, body_stream(body)).await?;
+    ctx.app.store.commit_upload(repo, id, &digest, range, ctx.body_stream(body)).await?;
     Ok(blob_created(ctx, repo, &digest))
 }
 

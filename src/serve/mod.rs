@@ -17,6 +17,8 @@ use anyhow::Context;
 use crate::auth::{self, Auth};
 use crate::cli::ServeArgs;
 use crate::config::Config;
+use crate::gc;
+use crate::metrics::Metrics;
 use crate::registry::{self, App};
 use crate::store::Store;
 use crate::tls::ReloadableCert;
@@ -81,7 +83,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let app = registry::router(App { store, auth, tls: tls.is_some() }).layer(registry::trace_layer());
+    let restored = store.recover_trash().await?;
+    if restored > 0 {
+        tracing::warn!(restored, "blobs put back from the trash of an interrupted garbage collection");
+    }
+    let metrics = Arc::new(Metrics::default());
+    if config.gc.enabled {
+        tokio::spawn(gc::run_periodically(store.clone(), config.gc.clone(), metrics.clone()));
+    }
+    let app = registry::router(App { store, auth, metrics, tls: tls.is_some() }).layer(registry::trace_layer());
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "mirror-registry: blobs in {}", absolute(&config.storage.blobs))?;

@@ -6,10 +6,19 @@
 //! blobs/sha256/ab/ab12…ef      complete, verified blobs, named by digest
 //! blobs/sha512/cd/cd34…01
 //! uploads/<uuid>               bytes of an upload session in progress
+//! trash/<alg>-<hex>            blobs being collected (see below)
+//! quarantine/<alg>-<hex>       blobs `fsck --repair` found corrupt
 //! ```
 //!
 //! A file appears under `blobs/` only by an atomic rename of a fsynced upload file (invariant 1);
-//! nothing else in the crate builds these paths. The traits keep the door open for an
+//! nothing else in the crate builds these paths.
+//!
+//! [`BlobPlacement`] is synchronous on purpose: its calls run inside SQLite write transactions,
+//! whose lock is held across processes (`serve` and `mirror-registry gc`), so that placing a
+//! blob and collecting one are serialized with their row changes. Collection moves the file to
+//! `trash/` inside the transaction and deletes it after the commit; a crash in between leaves a
+//! trash file whose row may still exist, which [`BlobPlacement::trash_entries`] lets the next
+//! start put back. The traits keep the door open for an
 //! S3-compatible backend; the contract tests at the bottom run against every implementation.
 
 use std::io;
@@ -48,15 +57,48 @@ pub trait UploadArea: Send + Sync {
     async fn append_upload(&self, id: &UploadId) -> io::Result<UploadWriter>;
     /// A reader of the upload's bytes from the start (to hash it again after a restart).
     async fn read_upload(&self, id: &UploadId) -> io::Result<BlobReader>;
-    /// Makes the upload durable and moves it to be the blob `digest`, atomically.
-    async fn commit_upload(&self, id: &UploadId, digest: &Digest) -> io::Result<()>;
+    /// Makes the upload's bytes durable (fsync), before it is placed.
+    async fn sync_upload(&self, id: &UploadId) -> io::Result<()>;
     /// Removes an upload; absent is not an error.
     async fn delete_upload(&self, id: &UploadId) -> io::Result<()>;
+    /// Every upload with the time (Unix seconds) its bytes last changed.
+    async fn list_uploads(&self) -> io::Result<Vec<(UploadId, i64)>>;
+}
+
+#[allow(clippy::missing_errors_doc)] // each method fails only with the backend's I/O error
+/// Moves between uploads, blobs and the trash: blocking calls, made under the database write lock.
+pub trait BlobPlacement: Send + Sync {
+    /// Atomically makes the (synced) upload the blob `digest`. Content-addressed: replacing an
+    /// existing blob replaces identical bytes.
+    fn place_upload(&self, id: &UploadId, digest: &Digest) -> io::Result<()>;
+    /// Moves a blob to the trash; false when it was not there.
+    fn trash_blob(&self, digest: &Digest) -> io::Result<bool>;
+    /// Blobs in the trash (left by a crash between trashing and emptying).
+    fn trash_entries(&self) -> io::Result<Vec<Digest>>;
+    /// Puts a trashed blob back.
+    fn restore_blob(&self, digest: &Digest) -> io::Result<()>;
+    /// Deletes a trashed blob for good.
+    fn purge_blob(&self, digest: &Digest) -> io::Result<()>;
+    /// Moves a blob aside as corrupt (kept for inspection, never served).
+    fn quarantine_blob(&self, digest: &Digest) -> io::Result<()>;
+}
+
+#[allow(clippy::missing_errors_doc)] // each method fails only with the backend's I/O error
+/// What `fsck` needs to audit the stored files. Blocking, like [`BlobPlacement`].
+pub trait BlobAudit: Send + Sync {
+    /// Every file under `blobs/`, whatever its name.
+    fn blob_files(&self) -> io::Result<Vec<PathBuf>>;
+    /// The digest a blob file's location stands for, if it is a well-formed blob location.
+    fn digest_at(&self, location: &Path) -> Option<Digest>;
+    /// Whether the blob's file exists.
+    fn contains_blob(&self, digest: &Digest) -> bool;
+    /// Deletes a file found under `blobs/` that no row owns.
+    fn remove_stray(&self, location: &Path) -> io::Result<()>;
 }
 
 /// A complete blob backend.
-pub trait BlobStore: BlobContent + UploadArea {}
-impl<T: BlobContent + UploadArea> BlobStore for T {}
+pub trait BlobStore: BlobContent + UploadArea + BlobPlacement + BlobAudit {}
+impl<T: BlobContent + UploadArea + BlobPlacement + BlobAudit> BlobStore for T {}
 
 /// Blobs and uploads in a local directory.
 pub struct FsBlobStore {
@@ -64,13 +106,14 @@ pub struct FsBlobStore {
 }
 
 impl FsBlobStore {
-    /// Uses (and creates) `root/blobs` and `root/uploads`.
+    /// Uses (and creates) `root/blobs`, `root/uploads` and `root/trash`.
     ///
     /// # Errors
     /// When the directories cannot be created.
     pub fn open(root: &Path) -> io::Result<FsBlobStore> {
         std::fs::create_dir_all(root.join("blobs"))?;
         std::fs::create_dir_all(root.join("uploads"))?;
+        std::fs::create_dir_all(root.join("trash"))?;
         Ok(FsBlobStore { root: root.to_path_buf() })
     }
 
@@ -79,6 +122,16 @@ impl FsBlobStore {
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
         self.root.join("blobs").join(digest.algorithm().name()).join(&hex[..2]).join(hex)
+    }
+
+    /// The blob root (for walking the tree in `fsck`).
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn aside_path(&self, dir: &str, digest: &Digest) -> PathBuf {
+        self.root.join(dir).join(format!("{}-{}", digest.algorithm().name(), digest.hex()))
     }
 
     /// Path of an upload's bytes.
@@ -135,24 +188,109 @@ impl UploadArea for FsBlobStore {
         Ok(Box::pin(tokio::fs::File::open(self.upload_path(id)).await?))
     }
 
-    async fn commit_upload(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
-        let from = self.upload_path(id);
-        let to = self.blob_path(digest);
-        tokio::task::spawn_blocking(move || {
-            // fsync before rename: after a crash the blob is either absent or whole.
-            std::fs::File::open(&from)?.sync_all()?;
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            // Content-addressed: if the blob already exists, the rename replaces it with
-            // identical bytes, atomically.
-            std::fs::rename(&from, &to)
-        })
-        .await?
+    async fn sync_upload(&self, id: &UploadId) -> io::Result<()> {
+        let path = self.upload_path(id);
+        tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_all()).await?
     }
 
     async fn delete_upload(&self, id: &UploadId) -> io::Result<()> {
         not_found_is_none(tokio::fs::remove_file(self.upload_path(id)).await).map(drop)
+    }
+
+    async fn list_uploads(&self) -> io::Result<Vec<(UploadId, i64)>> {
+        let dir = self.root.join("uploads");
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<UploadId>().ok()) else { continue };
+                let modified = entry.metadata()?.modified()?;
+                let secs = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                out.push((id, secs));
+            }
+            Ok(out)
+        })
+        .await?
+    }
+}
+
+impl BlobPlacement for FsBlobStore {
+    fn place_upload(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
+        let to = self.blob_path(digest);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(self.upload_path(id), to)
+    }
+
+    fn trash_blob(&self, digest: &Digest) -> io::Result<bool> {
+        Ok(not_found_is_none(std::fs::rename(self.blob_path(digest), self.aside_path("trash", digest)))?.is_some())
+    }
+
+    fn trash_entries(&self) -> io::Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(self.root.join("trash"))? {
+            let name = entry?.file_name();
+            let parsed = name.to_str().and_then(|n| n.split_once('-')).and_then(|(alg, hex)| format!("{alg}:{hex}").parse().ok());
+            out.extend(parsed);
+        }
+        Ok(out)
+    }
+
+    fn restore_blob(&self, digest: &Digest) -> io::Result<()> {
+        let to = self.blob_path(digest);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(self.aside_path("trash", digest), to)
+    }
+
+    fn purge_blob(&self, digest: &Digest) -> io::Result<()> {
+        not_found_is_none(std::fs::remove_file(self.aside_path("trash", digest))).map(drop)
+    }
+
+    fn quarantine_blob(&self, digest: &Digest) -> io::Result<()> {
+        std::fs::create_dir_all(self.root.join("quarantine"))?;
+        not_found_is_none(std::fs::rename(self.blob_path(digest), self.aside_path("quarantine", digest))).map(drop)
+    }
+}
+
+impl BlobAudit for FsBlobStore {
+    fn blob_files(&self) -> io::Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.root.join("blobs")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                if entry.file_type()?.is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    out.push(entry.path());
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn digest_at(&self, location: &Path) -> Option<Digest> {
+        let digest: Digest = {
+            let hex = location.file_name()?.to_str()?;
+            let alg = location.parent()?.parent()?.file_name()?.to_str()?;
+            format!("{alg}:{hex}").parse().ok()?
+        };
+        (self.blob_path(&digest) == location).then_some(digest)
+    }
+
+    fn contains_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    fn remove_stray(&self, location: &Path) -> io::Result<()> {
+        if !location.starts_with(self.root.join("blobs")) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not under blobs/"));
+        }
+        not_found_is_none(std::fs::remove_file(location)).map(drop)
     }
 }
 
@@ -187,13 +325,35 @@ pub(crate) mod contract {
         assert_eq!(store.upload_size(&id).await.expect("size"), Some(11));
         assert_eq!(store.stat(&digest).await.expect("stat"), None, "blob visible before commit");
         assert_eq!(read_all(store.read_upload(&id).await.expect("read upload")).await, b"hello world");
-        store.commit_upload(&id, &digest).await.expect("commit");
+        store.sync_upload(&id).await.expect("sync");
+        store.place_upload(&id, &digest).expect("place");
         assert_eq!(store.upload_size(&id).await.expect("size"), None, "upload remains after commit");
         assert_eq!(store.stat(&digest).await.expect("stat"), Some(11));
         assert_eq!(read_all(store.open(&digest, 6).await.expect("open")).await, b"world");
+        assert!(store.contains_blob(&digest));
+        let files = store.blob_files().expect("list");
+        assert_eq!(files.iter().filter_map(|f| store.digest_at(f)).collect::<Vec<_>>(), vec![digest.clone()]);
         store.delete(&digest).await.expect("delete");
         store.delete(&digest).await.expect("deleting twice is fine");
         assert_eq!(store.stat(&digest).await.expect("stat"), None);
+    }
+
+    /// Trashed blobs disappear from view, can be restored, and purge for good.
+    pub async fn trash_restore_purge(store: &dyn BlobStore) {
+        let id = UploadId::generate();
+        let digest = Digest::of(Algorithm::Sha256, b"trash me");
+        store.create_upload(&id).await.expect("create");
+        write_all(store, &id, b"trash me").await;
+        store.place_upload(&id, &digest).expect("place");
+        assert!(store.trash_blob(&digest).expect("trash"));
+        assert!(!store.trash_blob(&digest).expect("trash again"), "nothing left to trash");
+        assert_eq!(store.stat(&digest).await.expect("stat"), None, "a trashed blob is not served");
+        assert_eq!(store.trash_entries().expect("list"), vec![digest.clone()]);
+        store.restore_blob(&digest).expect("restore");
+        assert_eq!(store.stat(&digest).await.expect("stat"), Some(8));
+        assert!(store.trash_blob(&digest).expect("trash"));
+        store.purge_blob(&digest).expect("purge");
+        assert!(store.trash_entries().expect("list").is_empty());
     }
 
     /// Cancelled uploads leave nothing behind, and unknown uploads are reported absent.
@@ -203,6 +363,7 @@ pub(crate) mod contract {
         store.create_upload(&id).await.expect("create");
         assert!(store.create_upload(&id).await.is_err(), "an upload id is never reused");
         write_all(store, &id, b"abc").await;
+        assert!(store.list_uploads().await.expect("list").iter().any(|(u, _)| *u == id), "listed");
         store.delete_upload(&id).await.expect("delete");
         assert_eq!(store.upload_size(&id).await.expect("size"), None);
         store.delete_upload(&id).await.expect("deleting twice is fine");
@@ -213,11 +374,24 @@ pub(crate) mod contract {
 mod tests {
     use super::*;
 
+    #[test]
+    fn only_canonical_blob_locations_have_digests() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FsBlobStore::open(dir.path()).expect("open");
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let blobs = dir.path().join("blobs/sha256");
+        assert!(store.digest_at(&blobs.join("e3").join(hex)).is_some());
+        assert_eq!(store.digest_at(&blobs.join("aa").join(hex)), None, "wrong prefix directory");
+        assert_eq!(store.digest_at(&blobs.join("e3/junk")), None);
+        assert!(store.remove_stray(&dir.path().join("uploads/x")).is_err(), "only files under blobs/");
+    }
+
     #[tokio::test]
     async fn filesystem_store_meets_the_contract() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = FsBlobStore::open(dir.path()).expect("open");
         contract::upload_then_commit(&store).await;
         contract::cancel_upload(&store).await;
+        contract::trash_restore_purge(&store).await;
     }
 }

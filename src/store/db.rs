@@ -13,8 +13,11 @@ use rusqlite::{Connection, OpenFlags, Transaction};
 
 /// Numbered schema files, applied in order at start-up and recorded in `schema_migrations`.
 /// A migration is never edited once it exists: add a new file instead.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/0001_initial.sql")), (2, include_str!("../../migrations/0002_accounts.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/0001_initial.sql")),
+    (2, include_str!("../../migrations/0002_accounts.sql")),
+    (3, include_str!("../../migrations/0003_gc_runs.sql")),
+];
 
 /// How many idle read connections to keep.
 const MAX_IDLE_READERS: usize = 8;
@@ -72,6 +75,28 @@ impl Db {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Runs `f` inside a write transaction and rolls it back: what `f` would change, without
+    /// changing it (dry runs).
+    ///
+    /// # Errors
+    /// `f`'s error, or a SQLite error converted with `From`.
+    pub async fn write_rolled_back<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + From<tokio::task::JoinError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.rollback()?;
             Ok(value)
         })
         .await

@@ -12,7 +12,10 @@
 pub mod blob;
 pub mod blobs;
 pub mod db;
+pub mod fsck;
+pub mod gc;
 pub mod listing;
+pub mod stats;
 pub mod manifests;
 pub mod upload;
 pub mod users;

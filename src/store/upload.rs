@@ -150,7 +150,7 @@ impl Store {
         Ok(())
     }
 
-    fn sessions_lock(
+    pub(super) fn sessions_lock(
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::HashMap<UploadId, Arc<tokio::sync::Mutex<Session>>>> {
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -246,11 +246,16 @@ impl Store {
         if actual != *digest {
             return Err(Error::DigestMismatch { expected: digest.clone(), actual });
         }
-        self.blobs.commit_upload(id, digest).await?;
-        let (r, d) = (repo.clone(), digest.to_string());
+        self.blobs.sync_upload(id).await?;
+        let (r, d, i, digest) = (repo.clone(), digest.to_string(), id.clone(), digest.clone());
         let size = i64::try_from(size).unwrap_or(i64::MAX);
+        let blobs = self.blobs.clone();
         self.db
             .write(move |tx| {
+                // Placed under the write lock, so that a collection of the same digest (which
+                // trashes the file under the same lock) cannot interleave between the rename and
+                // the row. If the commit then fails, the file is an orphan `fsck` removes.
+                blobs.place_upload(&i, &digest)?;
                 let t = now();
                 tx.execute(
                     "INSERT INTO blobs (digest, size, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)

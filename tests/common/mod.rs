@@ -191,3 +191,53 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral port")
         .port()
 }
+
+/// How to run a `docker-registry` peer beyond the defaults of [`Registry::distribution`].
+#[derive(Debug, Default, Clone)]
+pub struct DistributionSetup {
+    /// Serve this existing storage root (distribution's `rootdirectory`) instead of a fresh one.
+    pub root: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Require basic auth against this htpasswd file (bcrypt entries).
+    pub htpasswd: Option<PathBuf>,
+    /// Listen on this port instead of a free one.
+    pub port: Option<u16>,
+}
+
+impl Registry {
+    /// Starts Debian's `docker-registry` as `setup` says, or `None` when it is not installed
+    /// outside CI.
+    pub fn distribution_with(setup: &DistributionSetup) -> Option<Registry> {
+        if !require_tool("docker-registry") {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = setup.root.clone().unwrap_or_else(|| dir.path().join("regdata"));
+        let port = setup.port.unwrap_or_else(free_port);
+        let host = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: {host}\n",
+            data_dir.display()
+        );
+        if let Some((cert, key)) = &setup.tls {
+            config.push_str(&format!("  tls: {{certificate: {}, key: {}}}\n", cert.display(), key.display()));
+        }
+        if let Some(htpasswd) = &setup.htpasswd {
+            config.push_str(&format!("auth:\n  htpasswd: {{realm: basic-realm, path: {}}}\n", htpasswd.display()));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("write distribution config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn docker-registry");
+        let tls = setup.tls.is_some();
+        let registry = Registry { host, data_dir, tls, ca: None, init_password: None, child, _dir: dir };
+        registry.wait_ready();
+        Some(registry)
+    }
+}

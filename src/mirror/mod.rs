@@ -1,0 +1,64 @@
+//! The bundled mirroring client, `mirror-registry mirror` (also the binary invoked as
+//! `oc-mirror`): image set configurations, planning, the registry client, the copy engine,
+//! the disk cache, archives and cluster resources, compatible with oc-mirror v2.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `options` | the command line resolved: workflow, directories, durations |
+//! | `imageset` | the ImageSetConfiguration file: strict decoding, validation with positions |
+//! | `plan` | which image goes where: destination mapping, nested paths, blocked images |
+//! | `client` | the registry client: transport, TLS, auth.json, tokens, retries |
+//! | `copy` | the copy engine: manifests and blobs, source to destination, once per run |
+//! | `verify` | digest verification of blob streams on the fly |
+//! | `cache` | the disk cache in the distribution filesystem layout |
+//! | `archive`, `bundle`, `history` | `mirror_NNNNNN.tar` files, what goes in them, `.history` |
+//! | `resources` | IDMS and ITMS files |
+//! | `workflow` | the three workflows and the dry run, end to end |
+//! | `progress` | the progress display |
+//!
+//! Calls go one way: `workflow` → `plan`/`copy`/`archive`/`bundle`/`resources` →
+//! `client`/`cache`/`verify` → `reference`/`manifest`. Each module below `workflow` has its own
+//! `thiserror` enum; `workflow` gathers them with `anyhow`.
+//!
+//! Exit status (oc-mirror's bitmask): 0 when everything was mirrored; otherwise 1 for a generic
+//! failure, plus 2 for release images, 4 for operators, 8 for additional images and 16 for
+//! helm images that failed (or, for sections this version does not mirror yet, were skipped).
+
+pub mod archive;
+pub mod bundle;
+pub mod cache;
+pub mod client;
+pub mod copy;
+pub mod history;
+pub mod imageset;
+pub mod options;
+pub mod plan;
+pub mod progress;
+pub mod resources;
+pub mod verify;
+pub mod workflow;
+
+use crate::cli::mirror::MirrorArgs;
+
+/// A run that finished but did not mirror everything; `code` is oc-mirror's exit bitmask.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failed {
+    /// The process exit code.
+    pub code: u8,
+    /// What failed, in one line.
+    pub message: String,
+}
+
+/// Runs `mirror` with the parsed command line: sets up logging and a runtime, then the workflow.
+///
+/// # Errors
+/// Anything that stops the run; [`Failed`] (inside the `anyhow::Error`) when images failed.
+pub fn run(args: &MirrorArgs) -> anyhow::Result<()> {
+    let options = options::Options::from_args(args)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("mirror_registry={}", options.log_level)));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(workflow::run(&options))
+}

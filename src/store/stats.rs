@@ -1,0 +1,54 @@
+//! Counts and sizes for `mirror-registry status` and the metrics.
+
+use super::{Error, Result, Store};
+
+/// What the registry holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Repositories.
+    pub repositories: u64,
+    /// Manifests (all repositories).
+    pub manifests: u64,
+    /// Tags.
+    pub tags: u64,
+    /// Distinct blobs.
+    pub blobs: u64,
+    /// Bytes of all blobs.
+    pub bytes_stored: u64,
+    /// Bytes of blobs no manifest references (what GC frees once their grace period passes).
+    pub bytes_reclaimable: u64,
+    /// Upload sessions in progress.
+    pub uploads: u64,
+}
+
+impl Store {
+    /// Current counts and sizes.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn stats(&self) -> Result<Stats> {
+        self.db
+            .read(|c| {
+                let n = |v: i64| u64::try_from(v).unwrap_or_default();
+                Ok::<_, Error>(c.query_row(
+                    "SELECT (SELECT COUNT(*) FROM repositories), (SELECT COUNT(*) FROM manifests), (SELECT COUNT(*) FROM tags),
+                            (SELECT COUNT(*) FROM blobs), (SELECT COALESCE(SUM(size), 0) FROM blobs),
+                            (SELECT COALESCE(SUM(size), 0) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)),
+                            (SELECT COUNT(*) FROM uploads)",
+                    [],
+                    |r| {
+                        Ok(Stats {
+                            repositories: n(r.get(0)?),
+                            manifests: n(r.get(1)?),
+                            tags: n(r.get(2)?),
+                            blobs: n(r.get(3)?),
+                            bytes_stored: n(r.get(4)?),
+                            bytes_reclaimable: n(r.get(5)?),
+                            uploads: n(r.get(6)?),
+                        })
+                    },
+                )?)
+            })
+            .await
+    }
+}
