@@ -83,7 +83,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let restored = store.recover_trash().await?;
+    let restored = store.recover_interrupted(0).await?;
     if restored > 0 {
         tracing::warn!(restored, "blobs put back from the trash of an interrupted garbage collection");
     }

@@ -204,7 +204,12 @@ impl UploadArea for FsBlobStore {
             for entry in std::fs::read_dir(dir)? {
                 let entry = entry?;
                 let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<UploadId>().ok()) else { continue };
-                let modified = entry.metadata()?.modified()?;
+                // An upload that completes meanwhile is renamed away: skip it.
+                let modified = match entry.metadata().and_then(|m| m.modified()) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
                 let secs = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
                 out.push((id, secs));
             }

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_initial.sql")),
     (2, include_str!("../../migrations/0002_accounts.sql")),
     (3, include_str!("../../migrations/0003_gc_runs.sql")),
+    (4, include_str!("../../migrations/0004_blob_placements.sql")),
 ];
 
 /// How many idle read connections to keep.

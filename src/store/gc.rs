@@ -73,15 +73,29 @@ fn to_u64(n: i64) -> u64 {
 }
 
 impl Store {
-    /// Settles blobs a crash left in the trash: back into place when their row still exists
-    /// (the deleting transaction never committed), deleted otherwise. Returns how many were restored.
+    /// Settles what a crash left half done: blobs in the trash go back into place when their row
+    /// still exists (the deleting transaction never committed) and are deleted otherwise; blob
+    /// files placed without their row being committed are deleted. Returns how many blobs were
+    /// restored from the trash. Placements younger than `min_age_seconds` are left alone: they
+    /// may belong to a push in flight in a running server.
     ///
     /// # Errors
     /// Filesystem or database failures.
-    pub async fn recover_trash(&self) -> Result<u64> {
+    pub async fn recover_interrupted(&self, min_age_seconds: i64) -> Result<u64> {
         let blobs = self.blobs.clone();
         self.db
             .write(move |tx| {
+                let cutoff = now() - min_age_seconds;
+                let pending: Vec<String> = tx
+                    .prepare("SELECT digest FROM blob_placements WHERE created_at <= ?1 AND digest NOT IN (SELECT digest FROM blobs)")?
+                    .query_map([cutoff], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for d in pending.iter().filter_map(|d| d.parse::<Digest>().ok()) {
+                    if blobs.trash_blob(&d)? {
+                        blobs.purge_blob(&d)?;
+                    }
+                }
+                tx.execute("DELETE FROM blob_placements WHERE created_at <= ?1", [cutoff])?;
                 let mut restored = 0;
                 for digest in blobs.trash_entries()? {
                     let row: Option<i64> = tx.query_row("SELECT 1 FROM blobs WHERE digest = ?1", [digest.to_string()], |r| r.get(0)).optional()?;

@@ -154,6 +154,18 @@ impl Store {
         self.policy
     }
 
+    /// The database handle, for tests that set up states (old timestamps) no API makes.
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The blob backend, for tests that simulate crashes between steps.
+    #[cfg(test)]
+    pub(crate) fn blob_backend(&self) -> &dyn BlobStore {
+        &*self.blobs
+    }
+
     /// Whether the database answers a trivial query (for health checks).
     ///
     /// # Errors

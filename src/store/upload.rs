@@ -247,6 +247,13 @@ impl Store {
             return Err(Error::DigestMismatch { expected: digest.clone(), actual });
         }
         self.blobs.sync_upload(id).await?;
+        let d = digest.to_string();
+        self.db
+            .write(move |tx| {
+                tx.execute("INSERT INTO blob_placements (digest, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING", (d, now()))?;
+                Ok::<_, Error>(())
+            })
+            .await?;
         let (r, d, i, digest) = (repo.clone(), digest.to_string(), id.clone(), digest.clone());
         let size = i64::try_from(size).unwrap_or(i64::MAX);
         let blobs = self.blobs.clone();
@@ -254,7 +261,8 @@ impl Store {
             .write(move |tx| {
                 // Placed under the write lock, so that a collection of the same digest (which
                 // trashes the file under the same lock) cannot interleave between the rename and
-                // the row. If the commit then fails, the file is an orphan `fsck` removes.
+                // the row. The placement row committed above lets recovery remove the file if the
+                // process dies before this commit.
                 blobs.place_upload(&i, &digest)?;
                 let t = now();
                 tx.execute(
@@ -262,6 +270,7 @@ impl Store {
                      ON CONFLICT(digest) DO UPDATE SET last_seen = excluded.last_seen",
                     (d.as_str(), size, t),
                 )?;
+                tx.execute("DELETE FROM blob_placements WHERE digest = ?1", [d.as_str()])?;
                 link_blob(tx, &r, &d)
             })
             .await

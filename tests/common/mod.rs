@@ -159,6 +159,11 @@ impl Registry {
         (dir, data_dir)
     }
 
+    /// The config file `ours`/`ours_in` wrote (auth off), for commands run next to the server.
+    pub fn config_file(&self) -> PathBuf {
+        self._dir.path().join("no-auth.yaml")
+    }
+
     /// Sends a signal (`HUP`, `TERM`, ...) to the registry process.
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().expect("run kill");
