@@ -31,7 +31,10 @@ struct Pushed {
 
 impl Client {
     fn new(reg: &Registry) -> Client {
-        Client { base: reg.url(), http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client") }
+        Client {
+            base: reg.url(),
+            http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+        }
     }
 
     fn has_blob(&self, repo: &str, digest: &str) -> bool {
@@ -49,7 +52,12 @@ impl Client {
     fn upload(&self, repo: &str, data: &[u8], chunked: bool) {
         let digest = sha256(data);
         if !chunked {
-            let r = self.http.post(format!("{}/v2/{repo}/blobs/uploads/?digest={digest}", self.base)).body(data.to_vec()).send().expect("post");
+            let r = self
+                .http
+                .post(format!("{}/v2/{repo}/blobs/uploads/?digest={digest}", self.base))
+                .body(data.to_vec())
+                .send()
+                .expect("post");
             assert_eq!(r.status(), 201, "monolithic upload");
             return;
         }
@@ -59,7 +67,13 @@ impl Client {
         let half = data.len() / 2;
         for (start, chunk) in [(0, &data[..half]), (half, &data[half..])] {
             let end = start + chunk.len() - 1;
-            let r = self.http.patch(&location).header("content-range", format!("{start}-{end}")).body(chunk.to_vec()).send().expect("patch");
+            let r = self
+                .http
+                .patch(&location)
+                .header("content-range", format!("{start}-{end}"))
+                .body(chunk.to_vec())
+                .send()
+                .expect("patch");
             assert_eq!(r.status(), 202, "patch");
             location = r.headers()["location"].to_str().expect("location").to_string();
         }
@@ -94,7 +108,11 @@ impl Client {
     }
 
     fn verify(&self, image: &Pushed) {
-        let r = self.http.get(format!("{}/v2/{}/manifests/{}", self.base, image.repo, image.tag)).send().expect("get manifest");
+        let r = self
+            .http
+            .get(format!("{}/v2/{}/manifests/{}", self.base, image.repo, image.tag))
+            .send()
+            .expect("get manifest");
         assert_eq!(r.status(), 200, "{}:{} lost its manifest", image.repo, image.tag);
         assert_eq!(r.bytes().expect("body").to_vec(), image.manifest);
         for (digest, data) in &image.blobs {
@@ -252,11 +270,8 @@ fn crashes_mid_push_and_mid_gc_leave_a_clean_store() {
                             client.upload(&repo, &config.1, false);
                             let manifest = manifest_for(&config, std::slice::from_ref(&layer));
                             let tag = format!("r{round}");
-                            client.push_image(&repo, &tag, &[layer.clone(), config.clone()], &manifest).then(|| Pushed {
-                                repo: repo.clone(),
-                                tag,
-                                manifest,
-                                blobs: vec![layer.clone(), config.clone()],
+                            client.push_image(&repo, &tag, &[layer.clone(), config.clone()], &manifest).then(|| {
+                                Pushed { repo: repo.clone(), tag, manifest, blobs: vec![layer.clone(), config.clone()] }
                             })
                         }));
                         match ok {
@@ -307,7 +322,11 @@ fn crashes_mid_push_and_mid_gc_leave_a_clean_store() {
         .output()
         .expect("fsck");
     let report = String::from_utf8_lossy(&fsck.stdout);
-    assert!(fsck.status.success() && report.contains("clean"), "fsck after the crash:\n{report}{}", String::from_utf8_lossy(&fsck.stderr));
+    assert!(
+        fsck.status.success() && report.contains("clean"),
+        "fsck after the crash:\n{report}{}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
     let client = Client::new(&reg);
     for image in &acknowledged {
         client.verify(image);
