@@ -59,7 +59,13 @@ impl Registry {
     pub fn ours_secure() -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join("data");
-        let args: Vec<String> = vec!["serve".into(), "--listen".into(), "127.0.0.1:0".into(), "--data-dir".into(), data_dir.display().to_string()];
+        let args: Vec<String> = vec![
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+        ];
         let mut r = Self::spawn(dir, &data_dir, &args);
         r.ca = Some(data_dir.join("quay-rootCA/rootCA.pem"));
         r
@@ -88,7 +94,7 @@ impl Registry {
     fn spawn(dir: tempfile::TempDir, data_dir: &Path, args: &[String]) -> Registry {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
             .args(args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -100,7 +106,10 @@ impl Registry {
             match lines.next() {
                 Some(Ok(line)) => {
                     if let Some(url) = line.strip_prefix(LISTENING_PREFIX) {
-                        break (url.trim_start_matches("http://").trim_start_matches("https://").to_string(), url.starts_with("https://"));
+                        break (
+                            url.trim_start_matches("http://").trim_start_matches("https://").to_string(),
+                            url.starts_with("https://"),
+                        );
                     }
                     if let Some(rest) = line.split_once(" with password ").map(|(_, r)| r) {
                         init_password = rest.split_whitespace().next().map(str::to_string);
@@ -166,7 +175,8 @@ impl Registry {
 
     /// Sends a signal (`HUP`, `TERM`, ...) to the registry process.
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().expect("run kill");
+        let status =
+            Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().expect("run kill");
         assert!(status.success(), "kill -{name} failed");
     }
 
@@ -191,10 +201,7 @@ impl Drop for Registry {
 
 /// A port that was free a moment ago, for peers that cannot report a port chosen by the kernel.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind an ephemeral port").port()
 }
 
 /// How to run a `docker-registry` peer beyond the defaults of [`Registry::distribution`].
@@ -214,6 +221,7 @@ impl Registry {
     /// Starts Debian's `docker-registry` as `setup` says, or `None` when it is not installed
     /// outside CI.
     pub fn distribution_with(setup: &DistributionSetup) -> Option<Registry> {
+        use std::fmt::Write as _;
         if !require_tool("docker-registry") {
             return None;
         }
@@ -226,10 +234,10 @@ impl Registry {
             data_dir.display()
         );
         if let Some((cert, key)) = &setup.tls {
-            config.push_str(&format!("  tls: {{certificate: {}, key: {}}}\n", cert.display(), key.display()));
+            let _ = writeln!(config, "  tls: {{certificate: {}, key: {}}}", cert.display(), key.display());
         }
         if let Some(htpasswd) = &setup.htpasswd {
-            config.push_str(&format!("auth:\n  htpasswd: {{realm: basic-realm, path: {}}}\n", htpasswd.display()));
+            let _ = writeln!(config, "auth:\n  htpasswd: {{realm: basic-realm, path: {}}}", htpasswd.display());
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).expect("write distribution config");
