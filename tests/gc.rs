@@ -33,7 +33,7 @@ impl Client {
     fn new(reg: &Registry) -> Client {
         Client {
             base: reg.url(),
-            http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            http: reqwest::blocking::Client::builder().timeout(Duration::from_mins(1)).build().expect("client"),
         }
     }
 
@@ -287,7 +287,7 @@ fn crashes_mid_push_and_mid_gc_leave_a_clean_store() {
             })
             .collect();
         // Let some pushes complete first.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + Duration::from_mins(1);
         while completed.load(Ordering::Relaxed) < 8 {
             assert!(std::time::Instant::now() < deadline, "pushes are not completing");
             std::thread::sleep(Duration::from_millis(10));

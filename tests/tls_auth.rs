@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +37,6 @@ fn first_start_generates_a_ca_and_an_admin_and_requires_credentials() {
     assert_eq!(r.status(), 401, "a bad password is refused");
 
     // Key files and the database are owner-only.
-    use std::os::unix::fs::PermissionsExt;
     for f in ["quay-config/ssl.key", "quay-rootCA/rootCA.key", "sqlite-storage/registry.db"] {
         let mode = std::fs::metadata(reg.data_dir.join(f)).expect(f).permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{f}");

@@ -45,7 +45,7 @@ pub struct Registry {
     /// The generated `init` admin password (secure mode).
     pub init_password: Option<String>,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Registry {
@@ -120,7 +120,7 @@ impl Registry {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Registry { host, data_dir: data_dir.to_path_buf(), tls, ca: None, init_password, child, _dir: dir }
+        Registry { host, data_dir: data_dir.to_path_buf(), tls, ca: None, init_password, child, dir }
     }
 
     /// Starts Debian's `docker-registry` (distribution 2.8) with deletes enabled, or `None` when
@@ -149,7 +149,7 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn docker-registry");
-        let registry = Registry { host, data_dir, tls: false, ca: None, init_password: None, child, _dir: dir };
+        let registry = Registry { host, data_dir, tls: false, ca: None, init_password: None, child, dir };
         registry.wait_ready();
         Some(registry)
     }
@@ -164,13 +164,13 @@ impl Registry {
         self.child.kill().expect("kill registry");
         self.child.wait().expect("reap registry");
         let data_dir = self.data_dir.clone();
-        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
         (dir, data_dir)
     }
 
     /// The config file `ours`/`ours_in` wrote (auth off), for commands run next to the server.
     pub fn config_file(&self) -> PathBuf {
-        self._dir.path().join("no-auth.yaml")
+        self.dir.path().join("no-auth.yaml")
     }
 
     /// Sends a signal (`HUP`, `TERM`, ...) to the registry process.
@@ -249,7 +249,7 @@ impl Registry {
             .spawn()
             .expect("spawn docker-registry");
         let tls = setup.tls.is_some();
-        let registry = Registry { host, data_dir, tls, ca: None, init_password: None, child, _dir: dir };
+        let registry = Registry { host, data_dir, tls, ca: None, init_password: None, child, dir };
         registry.wait_ready();
         Some(registry)
     }
