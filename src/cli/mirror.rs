@@ -11,6 +11,7 @@ use clap::{ArgAction, Parser};
 ///   mirror -c isc.yaml --from file://DIR docker://REG[/ns]        disk to mirror
 ///   mirror -c isc.yaml --workspace file://DIR docker://REG[/ns]   mirror to mirror
 #[derive(Debug, Clone, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // one field per oc-mirror flag, as oc-mirror spells them
 pub struct MirrorArgs {
     /// ImageSetConfiguration file (mirror.openshift.io/v2alpha1).
     #[arg(short = 'c', long, value_name = "FILE")]
@@ -79,7 +80,11 @@ pub struct MirrorArgs {
 
 /// The command line of the binary when it is invoked as `oc-mirror`.
 #[derive(Debug, Parser)]
-#[command(name = "oc-mirror", version, about = "Mirror an image set (mirror-registry's oc-mirror v2 compatible client)")]
+#[command(
+    name = "oc-mirror",
+    version,
+    about = "Mirror an image set (mirror-registry's oc-mirror v2 compatible client)"
+)]
 pub struct OcMirrorCli {
     /// The mirror flags.
     #[command(flatten)]

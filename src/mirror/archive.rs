@@ -142,7 +142,8 @@ pub fn collect_tree(dir: &Path, prefix: &str, skip: &[&str]) -> Result<Vec<Membe
     }
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&current).map_err(io_error(&current))?.filter_map(Result::ok).collect();
+        let mut entries: Vec<_> =
+            std::fs::read_dir(&current).map_err(io_error(&current))?.filter_map(Result::ok).collect();
         entries.sort_by_key(std::fs::DirEntry::file_name);
         for entry in entries {
             let path = entry.path();
@@ -198,10 +199,11 @@ pub fn write(dir: &Path, members: &[Member], max_bytes: u64, strict: bool) -> Re
             out.oversized.push((member.name.clone(), size));
             continue;
         }
-        if current.is_some() && current_size + size > max_bytes {
-            if let Some((builder, path)) = current.take() {
-                finish(builder, &path)?;
-            }
+        if current.is_some()
+            && current_size + size > max_bytes
+            && let Some((builder, path)) = current.take()
+        {
+            finish(builder, &path)?;
         }
         if current.is_none() {
             let path = dir.join(chunk_name(out.chunks.len() + 1));
@@ -276,7 +278,8 @@ pub fn extract(from: &Path, cache_root: &Path) -> Result<Extracted, Error> {
 fn extract_one(archive_path: &Path, from: &Path, cache_root: &Path, out: &mut Extracted) -> Result<(), Error> {
     let file = File::open(archive_path).map_err(io_error(archive_path))?;
     let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, file));
-    let refuse = |name: &str, reason| Error::Entry { archive: archive_path.to_path_buf(), name: name.to_string(), reason };
+    let refuse =
+        |name: &str, reason| Error::Entry { archive: archive_path.to_path_buf(), name: name.to_string(), reason };
     for entry in archive.entries().map_err(io_error(archive_path))? {
         let mut entry = entry.map_err(io_error(archive_path))?;
         let name = entry.path().map_err(io_error(archive_path))?.to_string_lossy().into_owned();
@@ -322,7 +325,13 @@ fn write_entry(entry: &mut impl Read, target: &Path) -> Result<(), Error> {
     std::fs::rename(&tmp, target).map_err(io_error(target))
 }
 
-fn extract_blob(entry: &mut impl Read, digest: &Digest, target: &Path, archive: &Path, name: &str) -> Result<(), Error> {
+fn extract_blob(
+    entry: &mut impl Read,
+    digest: &Digest,
+    target: &Path,
+    archive: &Path,
+    name: &str,
+) -> Result<(), Error> {
     if target.is_file() {
         return Ok(());
     }
@@ -384,7 +393,11 @@ mod tests {
         assert_eq!(chunk_names, vec![vec!["a", "b", "c"], vec!["big"]]);
         assert_eq!(written.oversized, vec![("big".to_string(), 150)]);
         assert_eq!(
-            written.chunks.iter().map(|c| c.file_name().expect("name").to_string_lossy().into_owned()).collect::<Vec<_>>(),
+            written
+                .chunks
+                .iter()
+                .map(|c| c.file_name().expect("name").to_string_lossy().into_owned())
+                .collect::<Vec<_>>(),
             vec!["mirror_000001.tar", "mirror_000002.tar"]
         );
         let strict = write(out.path(), &members, 100, true);

@@ -58,10 +58,17 @@ pub async fn blobs_of(cache: &Cache, images: &[&ImagePlan]) -> Result<BTreeSet<D
 ///
 /// # Errors
 /// [`Error::Archive`] when a directory can't be listed.
-pub fn members(cache: &Cache, working_dir: &Path, config: &Path, blobs: &BTreeSet<Digest>) -> Result<Vec<Member>, Error> {
-    let mut out = archive::collect_tree(&cache.v2().join("repositories"), &format!("{CACHE_PREFIX}/repositories"), &[
-        "_uploads",
-    ])?;
+pub fn members(
+    cache: &Cache,
+    working_dir: &Path,
+    config: &Path,
+    blobs: &BTreeSet<Digest>,
+) -> Result<Vec<Member>, Error> {
+    let mut out = archive::collect_tree(
+        &cache.v2().join("repositories"),
+        &format!("{CACHE_PREFIX}/repositories"),
+        &["_uploads"],
+    )?;
     out.extend(archive::collect_tree(working_dir, WORKING_DIR, &[])?);
     let stamp = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)

@@ -107,11 +107,7 @@ impl Cache {
     }
 
     fn revision_link(&self, repo: &RepoName, digest: &Digest) -> PathBuf {
-        self.repo_dir(repo)
-            .join("_manifests/revisions")
-            .join(digest.algorithm().name())
-            .join(digest.hex())
-            .join("link")
+        self.repo_dir(repo).join("_manifests/revisions").join(digest.algorithm().name()).join(digest.hex()).join("link")
     }
 
     fn tag_dir(&self, repo: &RepoName, tag: &Tag) -> PathBuf {
@@ -167,12 +163,8 @@ impl Cache {
             hasher = digest.algorithm().hasher();
             offset = 0;
         }
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .await
-            .map_err(io_error(&path))?;
+        let file =
+            tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await.map_err(io_error(&path))?;
         if offset == 0 {
             file.set_len(0).await.map_err(io_error(&path))?;
         }
@@ -395,7 +387,8 @@ mod tests {
         cache.put_manifest(&repo, &body, &digest, Some(&tag)).await.expect("put");
         let hex = digest.hex();
         let v2 = dir.path().join("docker/registry/v2");
-        let link = std::fs::read_to_string(v2.join("repositories/ns/app/_manifests/tags/v1/current/link")).expect("link");
+        let link =
+            std::fs::read_to_string(v2.join("repositories/ns/app/_manifests/tags/v1/current/link")).expect("link");
         assert_eq!(link, digest.to_string());
         assert!(v2.join(format!("blobs/sha256/{}/{hex}/data", &hex[..2])).is_file());
         assert!(v2.join(format!("repositories/ns/app/_manifests/revisions/sha256/{hex}/link")).is_file());

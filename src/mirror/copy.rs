@@ -7,8 +7,8 @@
 //!
 //! Per blob, cheapest first:
 //! 1. the destination repository has it (HEAD, or the cache's link): nothing to do;
-//! 2. another image of this run already brought it to the destination: a cross-repository
-//!    mount (or, in the cache, a link);
+//! 2. another image of this run already brought it to the destination, or was found complete
+//!    there: a cross-repository mount (or, in the cache, a link);
 //! 3. otherwise one transfer, streamed from source to destination and verified on the way;
 //!    every other image needing the blob waits for that transfer instead of starting its own.
 //!
@@ -56,7 +56,7 @@ pub enum Error {
         /// Why.
         source: manifest::Error,
     },
-    /// Indexes nested deeper than [`MAX_INDEX_DEPTH`].
+    /// Indexes nested deeper than the engine follows (four levels).
     #[error("manifest {0}: indexes nested too deep")]
     TooDeep(Digest),
     /// The image took longer than `--image-timeout`.
@@ -186,6 +186,7 @@ impl Engine {
         if self.sink_manifest_digest(&plan.destination, &dest_ref).await?.as_ref() == Some(&root.digest) {
             tracing::debug!(image = %plan.destination, "already mirrored");
             self.stats.images_unchanged.fetch_add(1, Ordering::Relaxed);
+            self.remember_blobs(plan, &root, 0).await;
             return Ok(root.digest);
         }
         self.copy_tree(plan, &root, 0).await?;
@@ -228,6 +229,42 @@ impl Engine {
                         .await?;
                     Ok(())
                 }
+            }
+        })
+    }
+
+    /// Records that the destination repository of an image found complete at the destination
+    /// holds the image's blobs, so that other images of this run mount them from there instead
+    /// of transferring them (incremental runs add images that share layers with earlier ones).
+    /// Best effort: a child manifest that can't be read is skipped.
+    fn remember_blobs<'a>(
+        &'a self,
+        plan: &'a ImagePlan,
+        fetched: &'a Fetched,
+        depth: usize,
+    ) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let Ok(parsed) = manifest::parse(fetched.media_type.as_deref(), &fetched.bytes) else { return };
+            match parsed.kind {
+                Kind::Image => {
+                    for blob in parsed.blobs.iter().filter(|d| !d.foreign) {
+                        let landing = {
+                            let mut landed = self.landed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                            landed.entry(blob.digest.clone()).or_default().clone()
+                        };
+                        // Already set means another image brought it first: keep that one.
+                        let _ = landing.set(plan.destination.repository().clone());
+                    }
+                }
+                Kind::Index if depth < MAX_INDEX_DEPTH => {
+                    for child in &parsed.children {
+                        let reference = Reference::Digest(child.digest.clone());
+                        if let Ok(child_manifest) = self.fetch_manifest(&plan.source, &reference).await {
+                            self.remember_blobs(plan, &child_manifest, depth + 1).await;
+                        }
+                    }
+                }
+                Kind::Index => {}
             }
         })
     }
@@ -288,7 +325,7 @@ impl Engine {
             return Ok(());
         }
         let landing = {
-            let mut landed = self.landed.lock().expect("landing table lock is never poisoned: no panics while held");
+            let mut landed = self.landed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             landed.entry(blob.digest.clone()).or_default().clone()
         };
         let first = landing
@@ -306,7 +343,9 @@ impl Engine {
 
     async fn sink_has_blob(&self, image: &ImageRef, digest: &Digest) -> Result<bool, Error> {
         match &self.sink {
-            Endpoint::Registry(pool) => Ok(pool.client(image.registry()).has_blob(image.repository(), digest, true).await?),
+            Endpoint::Registry(pool) => {
+                Ok(pool.client(image.registry()).has_blob(image.repository(), digest, true).await?)
+            }
             Endpoint::Cache(cache) => {
                 if cache.repo_has_blob(image.repository(), digest).await {
                     return Ok(true);

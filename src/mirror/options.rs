@@ -31,6 +31,7 @@ fn flag(flag: &'static str, reason: impl Into<String>) -> Error {
 
 /// The resolved options of one run.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, each named after its flag
 pub struct Options {
     /// The ImageSetConfiguration file.
     pub config: PathBuf,
@@ -116,7 +117,8 @@ impl Options {
 
 fn workflow(args: &MirrorArgs) -> Result<(Workflow, PathBuf), Error> {
     let file = |value: &str, name: &'static str| -> Result<PathBuf, Error> {
-        let dir = value.strip_prefix("file://").ok_or_else(|| flag(name, format!("{value:?} must start with file://")))?;
+        let dir =
+            value.strip_prefix("file://").ok_or_else(|| flag(name, format!("{value:?} must start with file://")))?;
         if dir.is_empty() {
             return Err(flag(name, "file:// needs a directory"));
         }
@@ -135,7 +137,9 @@ fn workflow(args: &MirrorArgs) -> Result<(Workflow, PathBuf), Error> {
     match (&args.from, &args.workspace) {
         (Some(from), None) => Ok((Workflow::DiskToMirror(target), file(from, "--from")?)),
         (None, Some(ws)) => Ok((Workflow::MirrorToMirror(target), file(ws, "--workspace")?)),
-        (Some(_), Some(_)) => Err(flag("--workspace", "use either --from (disk to mirror) or --workspace (mirror to mirror)")),
+        (Some(_), Some(_)) => {
+            Err(flag("--workspace", "use either --from (disk to mirror) or --workspace (mirror to mirror)"))
+        }
         (None, None) => Err(flag(
             "--workspace",
             "a docker:// destination needs --from file://DIR (disk to mirror) or --workspace file://DIR (mirror to mirror)",
@@ -164,39 +168,12 @@ fn parse_target(value: &str) -> Result<Target, Error> {
     Ok(Target { registry: registry.to_string(), namespace })
 }
 
-/// Go-style durations: `0`, `500ms`, `2s`, `10m`, `1h30m`.
+/// Go-style durations: `0`, `500ms`, `2s`, `10m`, `1h30m` (the crate's one duration grammar).
 ///
 /// # Errors
 /// A message when the text is not a duration.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration (examples: 0, 500ms, 2s, 10m, 1h30m)");
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(value),
-            "s" => Duration::from_secs(value),
-            "m" => Duration::from_secs(value * 60),
-            "h" => Duration::from_secs(value * 3600),
-            _ => return Err(bad()),
-        };
-        total += unit;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
+    text.parse::<crate::duration::HumanDuration>().map(|d| d.0).map_err(|e| e.to_string())
 }
 
 fn parse_date(text: &str) -> Result<OffsetDateTime, Error> {
@@ -232,7 +209,10 @@ mod tests {
                 "disk to mirror",
                 vec!["-c", "i.yaml", "--from", "file:///d", "docker://reg:5000/ns"],
                 Ok((
-                    Workflow::DiskToMirror(Target { registry: "reg:5000".into(), namespace: Some("ns".parse().expect("ns")) }),
+                    Workflow::DiskToMirror(Target {
+                        registry: "reg:5000".into(),
+                        namespace: Some("ns".parse().expect("ns")),
+                    }),
                     "/d",
                 )),
             ),
@@ -272,12 +252,12 @@ mod tests {
         let cases: &[(&str, Option<Duration>)] = &[
             ("0", Some(Duration::ZERO)),
             ("500ms", Some(Duration::from_millis(500))),
-            ("10m", Some(Duration::from_secs(600))),
-            ("1h30m", Some(Duration::from_secs(5400))),
-            ("10", None),
+            ("10m", Some(Duration::from_mins(10))),
+            ("1h30m", Some(Duration::from_mins(90))),
+            ("10", Some(Duration::from_secs(10))),
             ("m", None),
             ("", None),
-            ("5d", None),
+            ("5x", None),
         ];
         for (input, expected) in cases {
             assert_eq!(parse_duration(input).ok(), *expected, "case {input:?}");

@@ -140,8 +140,7 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, Error> {
     let mut plan = Plan::default();
     for image in input.additional_images {
         let name = image.name.trim_start_matches("docker://");
-        let origin: ImageRef =
-            name.parse().map_err(|source| Error::Reference { image: image.name.clone(), source })?;
+        let origin: ImageRef = name.parse().map_err(|source| Error::Reference { image: image.name.clone(), source })?;
         let target_repo = parse_opt::<RepoName>(image.target_repo.as_deref(), &image.name)?;
         let target_tag = parse_opt::<Tag>(image.target_tag.as_deref(), &image.name)?;
         let repo = target_repo.unwrap_or_else(|| origin.repository().clone());
@@ -329,8 +328,13 @@ mod tests {
         ];
         for (name, img, workflow, nested, source, destination) in cases {
             let images = [img];
-            let plan = build(&PlanInput { additional_images: &images, blocked: &[], workflow: &workflow, max_nested_paths: nested })
-                .unwrap_or_else(|e| panic!("case {name}: {e}"));
+            let plan = build(&PlanInput {
+                additional_images: &images,
+                blocked: &[],
+                workflow: &workflow,
+                max_nested_paths: nested,
+            })
+            .unwrap_or_else(|e| panic!("case {name}: {e}"));
             let p = &plan.images[0];
             assert_eq!(p.source.to_string(), source, "case {name}");
             assert_eq!(p.destination.to_string(), destination, "case {name}");
@@ -346,8 +350,13 @@ mod tests {
         ];
         let blocked = [regex::Regex::new("alp").expect("re"), regex::Regex::new("renamed/block").expect("re")];
         let workflow = Workflow::MirrorToMirror(target(None));
-        let plan = build(&PlanInput { additional_images: &images, blocked: &blocked, workflow: &workflow, max_nested_paths: 0 })
-            .expect("plan");
+        let plan = build(&PlanInput {
+            additional_images: &images,
+            blocked: &blocked,
+            workflow: &workflow,
+            max_nested_paths: 0,
+        })
+        .expect("plan");
         let kept: Vec<String> = plan.images.iter().map(|p| p.origin.to_string()).collect();
         assert_eq!(kept, vec!["quay.io/ns/busybox:1"]);
         assert_eq!(plan.blocked.len(), 2);
@@ -355,12 +364,8 @@ mod tests {
 
     #[test]
     fn flattening() {
-        let cases: &[(&str, usize, &str)] = &[
-            ("a/b/c", 0, "a/b/c"),
-            ("a/b/c", 3, "a/b/c"),
-            ("a/b/c/d", 2, "a/b-c-d"),
-            ("a/b/c/d", 1, "a-b-c-d"),
-        ];
+        let cases: &[(&str, usize, &str)] =
+            &[("a/b/c", 0, "a/b/c"), ("a/b/c", 3, "a/b/c"), ("a/b/c/d", 2, "a/b-c-d"), ("a/b/c/d", 1, "a-b-c-d")];
         for (input, max, expected) in cases {
             assert_eq!(flatten_path(input, *max), *expected, "case {input} max {max}");
         }

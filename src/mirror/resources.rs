@@ -202,7 +202,13 @@ mod tests {
         let cases: Vec<(&str, &str, &str, bool, (&str, &str))> = vec![
             ("namespace scope", "quay.io/ns/app:v1", "m.io/top/ns/app:v1", false, ("quay.io/ns", "m.io/top/ns")),
             ("single-component source", "quay.io/app:v1", "m.io/app:v1", false, ("quay.io", "m.io")),
-            ("renamed: repository scope", "quay.io/ns/app:v1", "m.io/other:v1", false, ("quay.io/ns/app", "m.io/other")),
+            (
+                "renamed: repository scope",
+                "quay.io/ns/app:v1",
+                "m.io/other:v1",
+                false,
+                ("quay.io/ns/app", "m.io/other"),
+            ),
             ("forced repository scope", "quay.io/ns/app:v1", "m.io/ns/app:v1", true, ("quay.io/ns/app", "m.io/ns/app")),
         ];
         for (name, origin, destination, repo_scope, (src, mirror)) in cases {
@@ -218,16 +224,19 @@ mod tests {
         let by_digest = plan(&format!("quay.io/ns/a@sha256:{HEX}"), &format!("m.io/x/ns/a:sha256-{HEX}"));
         let by_tag = plan("quay.io/ns/b:v1", "m.io/x/ns/b:v1");
         let written = write(dir.path(), &[&by_digest, &by_tag], false).expect("write");
-        let idms = std::fs::read_to_string(written.idms.expect("idms")).expect("read");
-        let itms = std::fs::read_to_string(written.itms.expect("itms")).expect("read");
+        let digest_sets = std::fs::read_to_string(written.idms.expect("idms")).expect("read");
+        let tag_sets = std::fs::read_to_string(written.itms.expect("itms")).expect("read");
         for (text, kind, key, name) in [
-            (&idms, "ImageDigestMirrorSet", "imageDigestMirrors", "idms-generic-0"),
-            (&itms, "ImageTagMirrorSet", "imageTagMirrors", "itms-generic-0"),
+            (&digest_sets, "ImageDigestMirrorSet", "imageDigestMirrors", "idms-generic-0"),
+            (&tag_sets, "ImageTagMirrorSet", "imageTagMirrors", "itms-generic-0"),
         ] {
             assert!(text.starts_with("---\napiVersion: config.openshift.io/v1\n"), "{text}");
             assert!(text.contains(&format!("kind: {kind}\n")), "{text}");
             assert!(text.contains(&format!("name: {name}\n")), "{text}");
-            assert!(text.contains(&format!("{key}:\n  - mirrors:\n    - m.io/x/ns\n    source: quay.io/ns\n")), "{text}");
+            assert!(
+                text.contains(&format!("{key}:\n  - mirrors:\n    - m.io/x/ns\n    source: quay.io/ns\n")),
+                "{text}"
+            );
             assert!(text.contains("createdBy: "), "{text}");
             let parsed: serde_yaml::Value = serde_yaml::from_str(text.trim_start_matches("---\n")).expect("yaml");
             assert_eq!(parsed["metadata"]["name"].as_str(), Some(name));

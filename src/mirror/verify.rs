@@ -134,7 +134,11 @@ where
                     }
                     return Poll::Ready(None);
                 }
-                Poll::Ready(Some(Err(Error::Size { digest: this.expected.clone(), expected: this.size, actual: this.seen })))
+                Poll::Ready(Some(Err(Error::Size {
+                    digest: this.expected.clone(),
+                    expected: this.size,
+                    actual: this.seen,
+                })))
             }
         }
     }
@@ -147,7 +151,8 @@ mod tests {
     use futures_util::StreamExt;
 
     async fn run(chunks: Vec<&'static [u8]>, digest: &Digest, size: u64) -> (Vec<u8>, Option<String>) {
-        let inner = futures_util::stream::iter(chunks.into_iter().map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c))));
+        let inner =
+            futures_util::stream::iter(chunks.into_iter().map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c))));
         let mut s = Verified::whole(inner, digest, size, ByteCounter::default());
         let mut out = Vec::new();
         while let Some(item) = s.next().await {

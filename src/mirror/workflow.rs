@@ -24,7 +24,7 @@ use super::copy::{Endpoint, Engine, EngineOptions, ImageOutcome};
 use super::history::History;
 use super::imageset::{self, ImageSet, Kind};
 use super::options::Options;
-use super::plan::{self, ImagePlan, Plan, PlanInput, Workflow};
+use super::plan::{self, ImagePlan, Plan, PlanInput, Target, Workflow};
 use super::progress::Progress;
 use super::{Failed, archive, bundle, resources};
 
@@ -39,7 +39,10 @@ const EXIT_GENERIC: u8 = 1;
 pub async fn run(options: &Options) -> anyhow::Result<()> {
     let set = imageset::load(&options.config)?;
     if set.kind == Kind::Delete {
-        anyhow::bail!("{}: DeleteImageSetConfiguration: the delete workflow is not supported yet", options.config.display());
+        anyhow::bail!(
+            "{}: DeleteImageSetConfiguration: the delete workflow is not supported yet",
+            options.config.display()
+        );
     }
     let working_dir = options.working_dir();
     for sub in ["logs", "cluster-resources"] {
@@ -69,15 +72,16 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         dry_run(options, &plan).await?;
     } else {
         code |= match &options.workflow {
-            Workflow::MirrorToMirror(_) => mirror_to_mirror(options, &plan).await?,
+            Workflow::MirrorToMirror(target) => mirror_to_mirror(options, target, &plan).await?,
             Workflow::MirrorToDisk => mirror_to_disk(options, &set, &plan).await?,
-            Workflow::DiskToMirror(_) => disk_to_mirror(options, &plan).await?,
+            Workflow::DiskToMirror(target) => disk_to_mirror(options, target, &plan).await?,
         };
     }
     if code == 0 {
         Ok(())
     } else {
-        Err(Failed { code, message: format!("not everything was mirrored (exit status {code}); see the log above") }.into())
+        Err(Failed { code, message: format!("not everything was mirrored (exit status {code}); see the log above") }
+            .into())
     }
 }
 
@@ -121,8 +125,7 @@ fn engine(options: &Options, source: Endpoint, sink: Endpoint) -> Engine {
     )
 }
 
-async fn mirror_to_mirror(options: &Options, plan: &Plan) -> anyhow::Result<u8> {
-    let Workflow::MirrorToMirror(target) = &options.workflow else { unreachable!("called for mirror to mirror") };
+async fn mirror_to_mirror(options: &Options, target: &Target, plan: &Plan) -> anyhow::Result<u8> {
     let auth = auth_file(options)?;
     let engine = engine(
         options,
@@ -138,7 +141,8 @@ async fn mirror_to_mirror(options: &Options, plan: &Plan) -> anyhow::Result<u8> 
 async fn mirror_to_disk(options: &Options, set: &ImageSet, plan: &Plan) -> anyhow::Result<u8> {
     let auth = auth_file(options)?;
     let cache = Cache::new(&options.cache);
-    let engine = engine(options, Endpoint::Registry(source_pool(options, plan, &auth)?), Endpoint::Cache(cache.clone()));
+    let engine =
+        engine(options, Endpoint::Registry(source_pool(options, plan, &auth)?), Endpoint::Cache(cache.clone()));
     let outcomes = engine.copy_all(&plan.images).await;
     summarize(&engine, &outcomes);
     let code = report_failures(&options.working_dir(), &outcomes)?;
@@ -170,8 +174,7 @@ async fn mirror_to_disk(options: &Options, set: &ImageSet, plan: &Plan) -> anyho
     Ok(code)
 }
 
-async fn disk_to_mirror(options: &Options, plan: &Plan) -> anyhow::Result<u8> {
-    let Workflow::DiskToMirror(target) = &options.workflow else { unreachable!("called for disk to mirror") };
+async fn disk_to_mirror(options: &Options, target: &Target, plan: &Plan) -> anyhow::Result<u8> {
     let (from, cache_root) = (options.root.clone(), options.cache.clone());
     let extracted = tokio::task::spawn_blocking(move || archive::extract(&from, &cache_root)).await??;
     tracing::info!(archives = extracted.archives, blobs = extracted.blobs, "archives extracted and verified");
@@ -208,7 +211,11 @@ async fn dry_run(options: &Options, plan: &Plan) -> anyhow::Result<()> {
             if !missing.is_empty() {
                 let count = missing.lines().count();
                 std::fs::write(dir.join("missing.txt"), missing)?;
-                tracing::warn!("{count}/{} images are not in the cache yet: see {}", plan.images.len(), dir.join("missing.txt").display());
+                tracing::warn!(
+                    "{count}/{} images are not in the cache yet: see {}",
+                    plan.images.len(),
+                    dir.join("missing.txt").display()
+                );
             }
         }
         Workflow::MirrorToMirror(_) | Workflow::DiskToMirror(_) => {

@@ -3,7 +3,6 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use tokio_util::io::ReaderStream;
 
 use super::error::{ApiError, ErrorCode};
 use super::{ApiResult, Ctx, empty, headers};
@@ -62,7 +61,7 @@ pub(super) async fn get(ctx: &Ctx, repo: &RepoName, digest: &Digest, head: bool)
         Some((start, end)) => (StatusCode::PARTIAL_CONTENT, end - start + 1),
         None => (StatusCode::OK, blob.size),
     };
-    let mut response = Response::new(Body::from_stream(ReaderStream::with_capacity(blob.reader, 256 * 1024)));
+    let mut response = Response::new(Body::from_stream(blob.body));
     *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));

@@ -51,8 +51,13 @@ pub(crate) fn absolute(p: &Path) -> String {
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let config = effective_config(args)?;
     init_logging(&config.log_level);
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    // Every SQLite call and file operation is a short blocking task; a bounded pool keeps the
+    // thread count (and so the memory) flat under load while leaving room for bursts.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(32)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(serve(config))
 }
 

@@ -4,9 +4,8 @@
 //! there), so that access rights per repository also hold for blobs.
 
 use rusqlite::OptionalExtension;
-use tokio::io::AsyncReadExt;
 
-use super::blobs::BlobReader;
+use super::blobs::BlobStream;
 use super::{Error, Result, Store, ensure_repository, now};
 use crate::reference::{Digest, RepoName};
 
@@ -17,7 +16,7 @@ pub struct OpenBlob {
     /// First and last byte served (inclusive), when a range was asked for.
     pub range: Option<(u64, u64)>,
     /// The bytes served.
-    pub reader: BlobReader,
+    pub body: BlobStream,
 }
 
 /// Why a requested byte range cannot be served.
@@ -93,7 +92,8 @@ impl Store {
                 Some((start, end))
             }
         };
-        let reader = match self.blobs.open(digest, range.map_or(0, |r| r.0)).await {
+        let (offset, len) = range.map_or((0, size), |(start, end)| (start, end - start + 1));
+        let body = match self.blobs.open(digest, offset, len).await {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // The row says it exists but the file is gone: report it missing and leave the
@@ -103,11 +103,7 @@ impl Store {
             }
             Err(e) => return Err(Error::Io(e).into()),
         };
-        let reader: BlobReader = match range {
-            Some((start, end)) => Box::pin(reader.take(end - start + 1)),
-            None => reader,
-        };
-        Ok(OpenBlob { size, range, reader })
+        Ok(OpenBlob { size, range, body })
     }
 
     /// Unlinks a blob from `repo`. The bytes stay until garbage collection finds them

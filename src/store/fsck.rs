@@ -75,7 +75,7 @@ impl Store {
                 report.orphans.push(path);
                 continue;
             }
-            let (actual, size) = self.hash_blob(&digest, &*progress).await?;
+            let (actual, size) = self.hash_blob(&digest, u64::try_from(row.unwrap_or_default()).unwrap_or_default(), &*progress).await?;
             report.blobs_checked += 1;
             report.bytes_checked += size;
             if actual != digest {
@@ -136,20 +136,18 @@ impl Store {
 
 impl Store {
     /// Re-hashes a stored blob, streaming, reporting bytes as they are read.
-    async fn hash_blob(&self, digest: &Digest, progress: &(dyn Fn(u64) + Send + Sync)) -> Result<(Digest, u64)> {
-        use tokio::io::AsyncReadExt;
-        let mut reader = self.blobs.open(digest, 0).await?;
+    async fn hash_blob(&self, digest: &Digest, size: u64, progress: &(dyn Fn(u64) + Send + Sync)) -> Result<(Digest, u64)> {
+        use futures_util::StreamExt;
+        // Read what is on disk, not what the row says, so a truncated file shows as corrupt.
+        let on_disk = self.blobs.stat(digest).await?.unwrap_or(size);
+        let mut body = self.blobs.open(digest, 0, on_disk).await?;
         let mut hasher = digest.algorithm().hasher();
-        let mut buf = vec![0u8; 1 << 20];
         let mut total = 0u64;
-        loop {
-            let n = reader.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            total += n as u64;
-            progress(n as u64);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            hasher.update(&chunk);
+            total += chunk.len() as u64;
+            progress(chunk.len() as u64);
         }
         Ok((hasher.finish(), total))
     }

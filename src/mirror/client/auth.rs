@@ -284,7 +284,11 @@ mod tests {
             (
                 "bearer unquoted, spaces",
                 "bearer realm=http://127.0.0.1:1/t, service=svc",
-                Some(Challenge::Bearer { realm: "http://127.0.0.1:1/t".into(), service: Some("svc".into()), scope: None }),
+                Some(Challenge::Bearer {
+                    realm: "http://127.0.0.1:1/t".into(),
+                    service: Some("svc".into()),
+                    scope: None,
+                }),
             ),
             ("bearer without realm", r#"Bearer service="x""#, None),
             ("unknown scheme", "Negotiate abc", None),

@@ -17,28 +17,26 @@
 
 pub mod auth;
 pub mod retry;
+mod session;
+mod transport;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, RANGE, WWW_AUTHENTICATE};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, RANGE};
+use reqwest::{Method, Response, StatusCode};
 
-use crate::manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::reference::{Digest, Reference, RepoName};
 pub use auth::{AuthFile, Credentials};
 pub use retry::RetryPolicy;
+use session::AuthState;
+pub use transport::{ClientPool, TransportConfig, http_client};
 
 /// Largest manifest read, as the distribution-spec recommends.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// `Accept` for manifests: every format the engine copies.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
-/// A token is renewed this long before it expires.
-const TOKEN_SLACK: Duration = Duration::from_secs(10);
 
 /// A failed registry call.
 #[derive(Debug, thiserror::Error)]
@@ -122,61 +120,6 @@ impl Error {
     }
 }
 
-/// Transport settings shared by every registry of one side (source or destination).
-#[derive(Debug, Clone)]
-pub struct TransportConfig {
-    /// Check certificates (and never fall back to plain HTTP).
-    pub tls_verify: bool,
-    /// Extra CA certificates: `*.crt` and `*.pem` files in these directories.
-    pub cert_dirs: Vec<PathBuf>,
-    /// Retries of each request.
-    pub retry: RetryPolicy,
-}
-
-/// Makes the HTTP client of one side. Hosts' `certs.d` directories are read for every host of
-/// `hosts`.
-///
-/// # Errors
-/// [`Error::Tls`] when a certificate file is unreadable or not PEM.
-pub fn http_client(config: &TransportConfig, hosts: &[String]) -> Result<reqwest::Client, Error> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("mirror-registry/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(30))
-        .read_timeout(Duration::from_secs(120))
-        .pool_max_idle_per_host(32);
-    if config.tls_verify {
-        let mut dirs = config.cert_dirs.clone();
-        for host in hosts {
-            dirs.push(Path::new("/etc/containers/certs.d").join(host));
-            dirs.push(Path::new("/etc/docker/certs.d").join(host));
-        }
-        builder = builder.tls_certs_merge(load_certificates(&dirs)?);
-    } else {
-        builder = builder.danger_accept_invalid_certs(true);
-    }
-    builder.build().map_err(|e| Error::Tls(e.to_string()))
-}
-
-fn load_certificates(dirs: &[PathBuf]) -> Result<Vec<reqwest::Certificate>, Error> {
-    let mut out = Vec::new();
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "crt" || e == "pem"))
-            .collect();
-        files.sort();
-        for file in files {
-            let pem = std::fs::read(&file).map_err(|e| Error::Tls(format!("{}: {e}", file.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| Error::Tls(format!("{}: {e}", file.display())))?;
-            out.extend(certs);
-        }
-    }
-    Ok(out)
-}
-
 /// A manifest as fetched: its bytes exactly as served, its media type and digest.
 #[derive(Debug, Clone)]
 pub struct FetchedManifest {
@@ -214,13 +157,6 @@ struct Inner {
     auth: Mutex<AuthState>,
 }
 
-#[derive(Default)]
-struct AuthState {
-    basic: bool,
-    bearer: Option<(String, Option<String>)>,
-    tokens: HashMap<String, (String, Instant)>,
-}
-
 impl RegistryClient {
     /// A client for `registry` (`host[:port]`), with the credentials `auth` holds for it.
     #[must_use]
@@ -247,208 +183,6 @@ impl RegistryClient {
         &self.inner.registry
     }
 
-    /// `https://host` or, for an insecure registry without TLS, `http://host`.
-    async fn base(&self) -> Result<&str, Error> {
-        let inner = &self.inner;
-        let base = inner
-            .base
-            .get_or_try_init(|| async {
-                let mut attempt = 0;
-                loop {
-                    match self.probe_scheme().await {
-                        Ok(base) => return Ok(base),
-                        Err(e) if e.is_retryable() && attempt < inner.retry.times => {
-                            tokio::time::sleep(inner.retry.wait(attempt, None)).await;
-                            attempt += 1;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            })
-            .await?;
-        Ok(base.as_str())
-    }
-
-    async fn probe_scheme(&self) -> Result<String, Error> {
-        let inner = &self.inner;
-        let https = format!("https://{}", inner.api_host);
-        let url = format!("{https}/v2/");
-        match inner.http.get(&url).send().await {
-            Ok(_) => Ok(https),
-            Err(e) if !inner.tls_verify && (e.is_connect() || e.is_request()) => {
-                let http = format!("http://{}", inner.api_host);
-                let url = format!("{http}/v2/");
-                match inner.http.get(&url).send().await {
-                    Ok(_) => Ok(http),
-                    Err(source) => Err(Error::Transport { method: Method::GET, url, source }),
-                }
-            }
-            Err(source) => Err(Error::Transport { method: Method::GET, url, source }),
-        }
-    }
-
-    fn scope_key(scopes: &[String]) -> String {
-        let mut s = scopes.to_vec();
-        s.sort();
-        s.join(" ")
-    }
-
-    fn authorization(&self, scopes: &[String]) -> Option<String> {
-        let state = self.inner.auth.lock().expect("auth state lock is never poisoned: no panics while held");
-        if let Some((token, expiry)) = state.tokens.get(&Self::scope_key(scopes))
-            && Instant::now() + TOKEN_SLACK < *expiry
-        {
-            return Some(format!("Bearer {token}"));
-        }
-        if state.basic {
-            return self.inner.credentials.as_ref().map(Credentials::basic_header);
-        }
-        None
-    }
-
-    /// Handles a 401: learns the scheme from the challenge and, for Bearer, fetches a token.
-    async fn authenticate(&self, headers: &HeaderMap, scopes: &[String]) -> Result<(), Error> {
-        let registry = self.inner.registry.clone();
-        let unauthorized = |reason: &str| Error::Unauthorized { registry: registry.clone(), reason: reason.to_string() };
-        let challenges: Vec<auth::Challenge> = headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(auth::parse_challenge)
-            .collect();
-        let bearer = challenges.iter().find_map(|c| match c {
-            auth::Challenge::Bearer { realm, service, .. } => Some((realm.clone(), service.clone())),
-            auth::Challenge::Basic => None,
-        });
-        if let Some((realm, service)) = bearer {
-            let (token, ttl) = self.fetch_token(&realm, service.as_deref(), scopes).await?;
-            let mut state = self.inner.auth.lock().expect("auth state lock is never poisoned: no panics while held");
-            state.bearer = Some((realm, service));
-            state.tokens.insert(Self::scope_key(scopes), (token, Instant::now() + Duration::from_secs(ttl)));
-            return Ok(());
-        }
-        if challenges.contains(&auth::Challenge::Basic) {
-            if self.inner.credentials.is_none() {
-                return Err(unauthorized("the registry asks for basic authentication and the auth file has no credentials for it"));
-            }
-            let mut state = self.inner.auth.lock().expect("auth state lock is never poisoned: no panics while held");
-            if state.basic {
-                return Err(unauthorized("credentials refused"));
-            }
-            state.basic = true;
-            return Ok(());
-        }
-        Err(unauthorized("401 without a usable WWW-Authenticate challenge"))
-    }
-
-    async fn fetch_token(&self, realm: &str, service: Option<&str>, scopes: &[String]) -> Result<(String, u64), Error> {
-        let inner = &self.inner;
-        let mut url = reqwest::Url::parse(realm).map_err(|_| Error::Unauthorized {
-            registry: inner.registry.clone(),
-            reason: format!("token realm {realm:?} is not a URL"),
-        })?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = service {
-                q.append_pair("service", s);
-            }
-            for s in scopes {
-                q.append_pair("scope", s);
-            }
-        }
-        let mut attempt = 0;
-        loop {
-            let mut req = inner.http.get(url.clone());
-            if let Some(c) = &inner.credentials {
-                req = req.header(AUTHORIZATION, c.basic_header());
-            }
-            let result = req.send().await;
-            match result {
-                Ok(resp) if resp.status().is_success() => {
-                    let body: auth::TokenResponse = resp.json().await.map_err(|source| Error::Transport {
-                        method: Method::GET,
-                        url: url.to_string(),
-                        source,
-                    })?;
-                    return body.into_token().ok_or_else(|| Error::Unauthorized {
-                        registry: inner.registry.clone(),
-                        reason: "token endpoint answered without a token".into(),
-                    });
-                }
-                Ok(resp) if retry::is_retryable_status(resp.status()) && attempt < inner.retry.times => {
-                    tokio::time::sleep(inner.retry.wait(attempt, retry::retry_after(resp.headers()))).await;
-                }
-                Ok(resp) => {
-                    return Err(Error::Unauthorized {
-                        registry: inner.registry.clone(),
-                        reason: format!("token endpoint answered {}", resp.status()),
-                    });
-                }
-                Err(e) if retry::is_retryable_error(&e) && attempt < inner.retry.times => {
-                    tokio::time::sleep(inner.retry.wait(attempt, None)).await;
-                }
-                Err(source) => return Err(Error::Transport { method: Method::GET, url: url.to_string(), source }),
-            }
-            attempt += 1;
-        }
-    }
-
-    /// Makes sure a Bearer token for `scopes` is at hand before a request that can't be sent
-    /// twice. Nothing to do for anonymous or basic-auth registries.
-    async fn prepare_token(&self, scopes: &[String]) -> Result<(), Error> {
-        let bearer = {
-            let state = self.inner.auth.lock().expect("auth state lock is never poisoned: no panics while held");
-            state.bearer.clone()
-        };
-        let Some((realm, service)) = bearer else { return Ok(()) };
-        if self.authorization(scopes).is_some() {
-            return Ok(());
-        }
-        let (token, ttl) = self.fetch_token(&realm, service.as_deref(), scopes).await?;
-        let mut state = self.inner.auth.lock().expect("auth state lock is never poisoned: no panics while held");
-        state.tokens.insert(Self::scope_key(scopes), (token, Instant::now() + Duration::from_secs(ttl)));
-        Ok(())
-    }
-
-    /// Sends a request built by `build` (called once per attempt), authenticating on 401 and
-    /// retrying what is retryable. Returns any final answer; callers check the status.
-    async fn send<F>(&self, method: &Method, url: &str, scopes: &[String], build: F) -> Result<Response, Error>
-    where
-        F: Fn(RequestBuilder) -> RequestBuilder,
-    {
-        let inner = &self.inner;
-        let mut attempt = 0;
-        let mut authenticated = false;
-        loop {
-            let mut req = build(inner.http.request(method.clone(), url));
-            if let Some(h) = self.authorization(scopes) {
-                req = req.header(AUTHORIZATION, h);
-            }
-            match req.send().await {
-                Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !authenticated => {
-                    self.authenticate(resp.headers(), scopes).await?;
-                    authenticated = true;
-                }
-                Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED => {
-                    let body = resp.text().await.unwrap_or_default();
-                    return Err(Error::Unauthorized { registry: inner.registry.clone(), reason: truncate(&body) });
-                }
-                Ok(resp) if retry::is_retryable_status(resp.status()) && attempt < inner.retry.times => {
-                    tracing::debug!(%url, status = %resp.status(), attempt, "retrying");
-                    tokio::time::sleep(inner.retry.wait(attempt, retry::retry_after(resp.headers()))).await;
-                    attempt += 1;
-                }
-                Ok(resp) => return Ok(resp),
-                Err(e) if retry::is_retryable_error(&e) && attempt < inner.retry.times => {
-                    tracing::debug!(%url, error = %e, attempt, "retrying");
-                    tokio::time::sleep(inner.retry.wait(attempt, None)).await;
-                    attempt += 1;
-                }
-                Err(source) => return Err(Error::Transport { method: method.clone(), url: url.to_string(), source }),
-            }
-        }
-    }
-
     fn pull_scope(repo: &RepoName) -> String {
         format!("repository:{repo}:pull")
     }
@@ -466,8 +200,8 @@ impl RegistryClient {
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base().await?);
         let scopes = [Self::pull_scope(repo)];
         let mut resp = self.send(&Method::GET, &url, &scopes, |r| r.header(ACCEPT, MANIFEST_ACCEPT)).await?;
-        let resp_ok = check_status(resp.status(), &[StatusCode::OK]);
-        if let Err(status) = resp_ok {
+        if resp.status() != StatusCode::OK {
+            let status = resp.status();
             return Err(status_error(Method::GET, &url, status, resp).await);
         }
         let media_type = resp
@@ -553,8 +287,10 @@ impl RegistryClient {
     pub async fn get_blob(&self, repo: &RepoName, digest: &Digest, offset: u64) -> Result<(Response, u64), Error> {
         let url = format!("{}/v2/{repo}/blobs/{digest}", self.base().await?);
         let scopes = [Self::pull_scope(repo)];
-        let resp = self
-            .send(&Method::GET, &url, &scopes, |r| if offset > 0 { r.header(RANGE, format!("bytes={offset}-")) } else { r })
+        let resp =
+            self.send(&Method::GET, &url, &scopes, |r| {
+                if offset > 0 { r.header(RANGE, format!("bytes={offset}-")) } else { r }
+            })
             .await?;
         match resp.status() {
             StatusCode::OK => Ok((resp, 0)),
@@ -574,7 +310,7 @@ impl RegistryClient {
         let resp = self.send(&Method::POST, &url, &scopes, |r| r.header(CONTENT_LENGTH, "0")).await?;
         match resp.status() {
             StatusCode::CREATED => Ok(Mount::Mounted),
-            StatusCode::ACCEPTED => Ok(Mount::Upload(self.location(&url, resp.headers())?)),
+            StatusCode::ACCEPTED => Ok(Mount::Upload(Self::location(&url, resp.headers())?)),
             status => Err(status_error(Method::POST, &url, status, resp).await),
         }
     }
@@ -588,7 +324,7 @@ impl RegistryClient {
         let scopes = [Self::push_scope(repo)];
         let resp = self.send(&Method::POST, &url, &scopes, |r| r.header(CONTENT_LENGTH, "0")).await?;
         match resp.status() {
-            StatusCode::ACCEPTED => self.location(&url, resp.headers()),
+            StatusCode::ACCEPTED => Self::location(&url, resp.headers()),
             status => Err(status_error(Method::POST, &url, status, resp).await),
         }
     }
@@ -606,7 +342,8 @@ impl RegistryClient {
         size: u64,
         body: reqwest::Body,
     ) -> Result<(), Error> {
-        let mut url = reqwest::Url::parse(location).map_err(|_| Error::Header { url: location.to_string(), header: "Location" })?;
+        let mut url = reqwest::Url::parse(location)
+            .map_err(|_| Error::Header { url: location.to_string(), header: "Location" })?;
         url.query_pairs_mut().append_pair("digest", &digest.to_string());
         let scopes = [Self::push_scope(repo)];
         self.prepare_token(&scopes).await?;
@@ -620,10 +357,11 @@ impl RegistryClient {
         if let Some(h) = self.authorization(&scopes) {
             req = req.header(AUTHORIZATION, h);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| Error::Transport { method: Method::PUT, url: url.to_string(), source })?;
+        let resp = req.send().await.map_err(|source| Error::Transport {
+            method: Method::PUT,
+            url: url.to_string(),
+            source,
+        })?;
         match resp.status() {
             StatusCode::CREATED => Ok(()),
             status => Err(status_error(Method::PUT, url.as_str(), status, resp).await),
@@ -643,55 +381,20 @@ impl RegistryClient {
     ) -> Result<(), Error> {
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base().await?);
         let scopes = [Self::push_scope(repo)];
-        let resp = self
-            .send(&Method::PUT, &url, &scopes, |r| r.header(CONTENT_TYPE, media_type).body(bytes.clone()))
-            .await?;
+        let resp =
+            self.send(&Method::PUT, &url, &scopes, |r| r.header(CONTENT_TYPE, media_type).body(bytes.clone())).await?;
         match resp.status() {
             StatusCode::CREATED | StatusCode::OK => Ok(()),
             status => Err(status_error(Method::PUT, &url, status, resp).await),
         }
     }
 
-    fn location(&self, request_url: &str, headers: &HeaderMap) -> Result<String, Error> {
+    fn location(request_url: &str, headers: &HeaderMap) -> Result<String, Error> {
         let header = || Error::Header { url: request_url.to_string(), header: "Location" };
         let value = headers.get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(header)?;
         let base = reqwest::Url::parse(request_url).map_err(|_| header())?;
         base.join(value).map(|u| u.to_string()).map_err(|_| header())
     }
-}
-
-/// The clients of one side (source or destination), one per registry host, sharing one
-/// transport and one auth file.
-pub struct ClientPool {
-    http: reqwest::Client,
-    config: TransportConfig,
-    auth: AuthFile,
-    clients: Mutex<HashMap<String, RegistryClient>>,
-}
-
-impl ClientPool {
-    /// A pool for the registries in `hosts` (their `certs.d` directories are read now).
-    ///
-    /// # Errors
-    /// [`Error::Tls`] when the TLS configuration can't be built.
-    pub fn new(config: TransportConfig, auth: AuthFile, hosts: &[String]) -> Result<ClientPool, Error> {
-        let http = http_client(&config, hosts)?;
-        Ok(ClientPool { http, config, auth, clients: Mutex::new(HashMap::new()) })
-    }
-
-    /// The client for `registry`, made on first use.
-    #[must_use]
-    pub fn client(&self, registry: &str) -> RegistryClient {
-        let mut clients = self.clients.lock().expect("client pool lock is never poisoned: no panics while held");
-        clients
-            .entry(registry.to_string())
-            .or_insert_with(|| RegistryClient::new(self.http.clone(), registry, &self.config, &self.auth))
-            .clone()
-    }
-}
-
-fn check_status(status: StatusCode, ok: &[StatusCode]) -> Result<(), StatusCode> {
-    if ok.contains(&status) { Ok(()) } else { Err(status) }
 }
 
 async fn status_error(method: Method, url: &str, status: StatusCode, resp: Response) -> Error {
@@ -705,10 +408,4 @@ fn truncate(body: &str) -> String {
         Some((i, _)) => format!("{}…", &body[..i]),
         None => body.to_string(),
     }
-}
-
-/// The media types the engine copies, for callers that must pick a `Content-Type`.
-#[must_use]
-pub fn is_manifest_media_type(media_type: &str) -> bool {
-    [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST].contains(&media_type)
 }

@@ -1,0 +1,342 @@
+//! `mirror`: times `mirror-registry mirror` (registry to registry) against `skopeo sync` on the
+//! same image set, each into a fresh mirror-registry on loopback.
+//!
+//! The image set: `--images` images (default 50) of `--layers` layers (default 5): two base
+//! layers shared by every image and the rest unique, about 500 MiB of content in all. The
+//! source is Debian's `docker-registry`, filled over HTTP by this program (shared layers are
+//! mounted across repositories, as a real registry holds them). Each client copies all the
+//! images into its own fresh destination; the destination's catalog and every manifest are
+//! checked afterwards. Prints seconds, MiB/s and the ratio (target: mirror at least 2x faster).
+//!
+//! ```sh
+//! cargo build --release --workspace
+//! target/release/mirror                   # or: --images 10 for a quick run
+//! ```
+
+#![forbid(unsafe_code)]
+// Byte counts become MiB and MiB/s for display; a few hundred MiB is exact in an f64.
+#![allow(clippy::cast_precision_loss)]
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use clap::Parser;
+use sha2::Digest as _;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+const MIB: u64 = 1024 * 1024;
+
+/// Benchmark the bundled mirroring client against skopeo sync.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The mirror-registry binary [default: target/release/mirror-registry of this workspace].
+    #[arg(long, value_name = "PATH")]
+    ours: Option<PathBuf>,
+    /// Images in the set.
+    #[arg(long, default_value_t = 50)]
+    images: usize,
+    /// Layers per image; the first two are shared by every image.
+    #[arg(long, default_value_t = 5)]
+    layers: usize,
+    /// Content of the whole set in MiB (shared layers counted once).
+    #[arg(long, default_value_t = 500)]
+    total_mib: u64,
+    /// Where the registries keep their data [default: the system temporary directory].
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+}
+
+/// A registry process, killed on drop.
+struct Process {
+    child: Child,
+    host: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_listening(host: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(host).is_err() {
+        ensure!(Instant::now() < deadline, "{host} never started listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+fn start_distribution(dir: &Path) -> anyhow::Result<Process> {
+    let host = format!("127.0.0.1:{}", free_port()?);
+    let config = dir.join("distribution.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp: {{addr: {host}}}\n",
+            dir.join("regdata").display()
+        ),
+    )?;
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting docker-registry (apt-get install docker-registry)")?;
+    let p = Process { child, host };
+    wait_listening(&p.host)?;
+    Ok(p)
+}
+
+fn start_ours(binary: &Path, dir: &Path) -> anyhow::Result<Process> {
+    let config = dir.join("no-auth.yaml");
+    std::fs::write(&config, "auth: {enabled: false}\nlog_level: warn\n")?;
+    let mut child = Command::new(binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--insecure-http", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let host = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(url) = line.strip_prefix("mirror-registry listening on ") {
+                    break url.trim_start_matches("http://").to_string();
+                }
+            }
+            _ => bail!("mirror-registry serve exited before listening"),
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok(Process { child, host })
+}
+
+/// Pushes the image set into `host`; returns the repositories and the bytes of content.
+async fn seed(host: &str, args: &Args) -> anyhow::Result<(Vec<String>, u64)> {
+    let http = reqwest::Client::new();
+    let base = format!("http://{host}");
+    let layers = args.layers.max(3);
+    let unique = layers - 2;
+    let shared_size = args.total_mib * MIB / 6;
+    let unique_size = (args.total_mib * MIB - 2 * shared_size) / (args.images * unique) as u64;
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut content = |size: u64| -> Vec<u8> {
+        let mut out = vec![0u8; usize::try_from(size).unwrap_or(usize::MAX)];
+        for chunk in out.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+        }
+        out
+    };
+    let shared: Vec<Vec<u8>> = (0..2).map(|_| content(shared_size)).collect();
+    let mut repos = Vec::new();
+    let mut total = 0u64;
+    for i in 0..args.images {
+        let repo = format!("bench/app-{i:02}");
+        let mut descriptors = Vec::new();
+        for (n, data) in shared.iter().enumerate() {
+            let digest = sha256(data);
+            if i == 0 {
+                push_blob(&http, &base, &repo, data).await?;
+                total += data.len() as u64;
+            } else {
+                let r = http
+                    .post(format!("{base}/v2/{repo}/blobs/uploads/?mount={digest}&from=bench/app-00"))
+                    .send()
+                    .await?;
+                ensure!(r.status() == 201, "mount of shared layer {n} into {repo}: {}", r.status());
+            }
+            descriptors.push(serde_json::json!({"mediaType": LAYER, "digest": digest, "size": data.len()}));
+        }
+        for _ in 0..unique {
+            let data = content(unique_size);
+            push_blob(&http, &base, &repo, &data).await?;
+            total += data.len() as u64;
+            descriptors.push(serde_json::json!({"mediaType": LAYER, "digest": sha256(&data), "size": data.len()}));
+        }
+        let config = serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers",
+            "diff_ids": descriptors.iter().map(|d| d["digest"].clone()).collect::<Vec<_>>()}})
+        .to_string();
+        push_blob(&http, &base, &repo, config.as_bytes()).await?;
+        let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(config.as_bytes()), "size": config.len()},
+            "layers": descriptors});
+        let r = http
+            .put(format!("{base}/v2/{repo}/manifests/v1"))
+            .header("content-type", OCI_MANIFEST)
+            .body(manifest.to_string())
+            .send()
+            .await?;
+        ensure!(r.status() == 201, "manifest {repo}: {}", r.status());
+        repos.push(repo);
+    }
+    Ok((repos, total))
+}
+
+fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+async fn push_blob(http: &reqwest::Client, base: &str, repo: &str, data: &[u8]) -> anyhow::Result<()> {
+    let r = http.post(format!("{base}/v2/{repo}/blobs/uploads/")).send().await?;
+    ensure!(r.status() == 202, "start upload in {repo}: {}", r.status());
+    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).context("Location")?;
+    let mut url = reqwest::Url::parse(base)?.join(location)?;
+    url.query_pairs_mut().append_pair("digest", &sha256(data));
+    let r = http.put(url).header("content-type", "application/octet-stream").body(data.to_vec()).send().await?;
+    ensure!(r.status() == 201, "finish upload in {repo}: {}", r.status());
+    Ok(())
+}
+
+/// Checks that every repository arrived under `prefix` with the source's manifest bytes.
+async fn verify(source: &str, dest: &str, prefix: &str, repos: &[String]) -> anyhow::Result<()> {
+    let pairs: Vec<(String, String)> = repos.iter().map(|r| (r.clone(), format!("{prefix}/{r}"))).collect();
+    verify_pairs(source, dest, &pairs).await
+}
+
+/// Checks that each `(source repository, destination repository)` holds the same manifest.
+async fn verify_pairs(source: &str, dest: &str, pairs: &[(String, String)]) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    for (repo, target) in pairs {
+        let get = |host: String, repo: String| {
+            let http = http.clone();
+            async move {
+                let r = http
+                    .get(format!("http://{host}/v2/{repo}/manifests/v1"))
+                    .header("accept", OCI_MANIFEST)
+                    .send()
+                    .await?;
+                ensure!(r.status() == 200, "{host}/{repo}:v1: {}", r.status());
+                Ok::<_, anyhow::Error>(r.bytes().await?)
+            }
+        };
+        let a = get(source.to_string(), repo.clone()).await?;
+        let b = get(dest.to_string(), target.clone()).await?;
+        ensure!(a == b, "{target}: manifest differs from the source");
+    }
+    Ok(())
+}
+
+fn run_timed(mut cmd: Command, what: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
+    let elapsed = started.elapsed();
+    ensure!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(elapsed)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let ours = args
+        .ours
+        .clone()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/mirror-registry"));
+    ensure!(ours.is_file(), "{} not found: cargo build --release first, or pass --ours", ours.display());
+    let work = match &args.work_dir {
+        Some(d) => tempfile::tempdir_in(d)?,
+        None => tempfile::tempdir()?,
+    };
+    let source_dir = work.path().join("source");
+    std::fs::create_dir_all(&source_dir)?;
+    let source = start_distribution(&source_dir)?;
+    eprint!("seeding {} images x {} layers into {} ... ", args.images, args.layers, source.host);
+    let (repos, bytes) = seed(&source.host, &args).await?;
+    eprintln!("{:.0} MiB", bytes as f64 / MIB as f64);
+
+    // Our client, registry to registry.
+    let dest_dir = work.path().join("dest-mirror");
+    std::fs::create_dir_all(&dest_dir)?;
+    let dest = start_ours(&ours, &dest_dir)?;
+    let isc = work.path().join("isc.yaml");
+    let mut text = String::from(
+        "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n",
+    );
+    for r in &repos {
+        let _ = writeln!(text, "  - name: {}/{r}:v1", source.host);
+    }
+    std::fs::write(&isc, text)?;
+    std::fs::write(work.path().join("auth.json"), r#"{"auths":{}}"#)?;
+    let mut cmd = Command::new(&ours);
+    cmd.arg("mirror")
+        .arg("-c")
+        .arg(&isc)
+        .arg("--workspace")
+        .arg(format!("file://{}", work.path().join("ws").display()))
+        .arg(format!("docker://{}/mirror", dest.host))
+        .args(["--src-tls-verify=false", "--dest-tls-verify=false", "--log-level", "error"])
+        .arg("--authfile")
+        .arg(work.path().join("auth.json"))
+        .arg("--cache-dir")
+        .arg(work.path().join("cache"));
+    eprint!("mirror-registry mirror ... ");
+    let ours_time = run_timed(cmd, "mirror-registry mirror")?;
+    eprintln!("{:.2} s", ours_time.as_secs_f64());
+    verify(&source.host, &dest.host, "mirror", &repos).await?;
+    drop(dest);
+
+    // skopeo sync of the same images into another fresh registry.
+    let dest_dir = work.path().join("dest-skopeo");
+    std::fs::create_dir_all(&dest_dir)?;
+    let dest = start_ours(&ours, &dest_dir)?;
+    let sync = work.path().join("sync.yaml");
+    let mut f = std::fs::File::create(&sync)?;
+    writeln!(f, "{}:\n  tls-verify: false\n  images:", source.host)?;
+    for r in &repos {
+        writeln!(f, "    {r}: [v1]")?;
+    }
+    drop(f);
+    let mut cmd = Command::new("skopeo");
+    cmd.args([
+        "--insecure-policy",
+        "sync",
+        "--preserve-digests",
+        "--src",
+        "yaml",
+        "--dest",
+        "docker",
+        "--dest-tls-verify=false",
+    ])
+    .arg(&sync)
+    .arg(format!("{}/skopeo", dest.host));
+    eprint!("skopeo sync ... ");
+    let skopeo_time = run_timed(cmd, "skopeo sync")?;
+    eprintln!("{:.2} s", skopeo_time.as_secs_f64());
+    // skopeo sync names each image after the last component of its source path.
+    let flat: Vec<(String, String)> =
+        repos.iter().map(|r| (r.clone(), format!("skopeo/{}", r.rsplit('/').next().unwrap_or(r)))).collect();
+    verify_pairs(&source.host, &dest.host, &flat).await?;
+    drop(dest);
+
+    let mib = bytes as f64 / MIB as f64;
+    let ratio = skopeo_time.as_secs_f64() / ours_time.as_secs_f64();
+    println!("| client | seconds | MiB/s |");
+    println!("| --- | ---: | ---: |");
+    println!("| mirror-registry mirror | {:.2} | {:.0} |", ours_time.as_secs_f64(), mib / ours_time.as_secs_f64());
+    println!("| skopeo sync | {:.2} | {:.0} |", skopeo_time.as_secs_f64(), mib / skopeo_time.as_secs_f64());
+    println!(
+        "\n{} images, {mib:.0} MiB: mirror-registry is {ratio:.2}x as fast as skopeo sync (target >= 2x: {})",
+        repos.len(),
+        if ratio >= 2.0 { "met" } else { "NOT met" }
+    );
+    Ok(())
+}

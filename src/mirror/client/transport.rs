@@ -1,0 +1,94 @@
+//! The transport of one side (source or destination): the reqwest client with its TLS settings
+//! (certificate checks, extra CA directories, `certs.d`), and the pool of per-registry clients
+//! that share it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{AuthFile, Error, RegistryClient, RetryPolicy};
+
+/// Transport settings shared by every registry of one side (source or destination).
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// Check certificates (and never fall back to plain HTTP).
+    pub tls_verify: bool,
+    /// Extra CA certificates: `*.crt` and `*.pem` files in these directories.
+    pub cert_dirs: Vec<PathBuf>,
+    /// Retries of each request.
+    pub retry: RetryPolicy,
+}
+
+/// Makes the HTTP client of one side. Hosts' `certs.d` directories are read for every host of
+/// `hosts`.
+///
+/// # Errors
+/// [`Error::Tls`] when a certificate file is unreadable or not PEM.
+pub fn http_client(config: &TransportConfig, hosts: &[String]) -> Result<reqwest::Client, Error> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("mirror-registry/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30))
+        .read_timeout(Duration::from_mins(2))
+        .pool_max_idle_per_host(32);
+    if config.tls_verify {
+        let mut dirs = config.cert_dirs.clone();
+        for host in hosts {
+            dirs.push(Path::new("/etc/containers/certs.d").join(host));
+            dirs.push(Path::new("/etc/docker/certs.d").join(host));
+        }
+        builder = builder.tls_certs_merge(load_certificates(&dirs)?);
+    } else {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    builder.build().map_err(|e| Error::Tls(e.to_string()))
+}
+
+fn load_certificates(dirs: &[PathBuf]) -> Result<Vec<reqwest::Certificate>, Error> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "crt" || e == "pem"))
+            .collect();
+        files.sort();
+        for file in files {
+            let pem = std::fs::read(&file).map_err(|e| Error::Tls(format!("{}: {e}", file.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| Error::Tls(format!("{}: {e}", file.display())))?;
+            out.extend(certs);
+        }
+    }
+    Ok(out)
+}
+/// The clients of one side (source or destination), one per registry host, sharing one
+/// transport and one auth file.
+pub struct ClientPool {
+    http: reqwest::Client,
+    config: TransportConfig,
+    auth: AuthFile,
+    clients: Mutex<HashMap<String, RegistryClient>>,
+}
+
+impl ClientPool {
+    /// A pool for the registries in `hosts` (their `certs.d` directories are read now).
+    ///
+    /// # Errors
+    /// [`Error::Tls`] when the TLS configuration can't be built.
+    pub fn new(config: TransportConfig, auth: AuthFile, hosts: &[String]) -> Result<ClientPool, Error> {
+        let http = http_client(&config, hosts)?;
+        Ok(ClientPool { http, config, auth, clients: Mutex::new(HashMap::new()) })
+    }
+
+    /// The client for `registry`, made on first use.
+    #[must_use]
+    pub fn client(&self, registry: &str) -> RegistryClient {
+        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        clients
+            .entry(registry.to_string())
+            .or_insert_with(|| RegistryClient::new(self.http.clone(), registry, &self.config, &self.auth))
+            .clone()
+    }
+}

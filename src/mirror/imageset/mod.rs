@@ -1,0 +1,431 @@
+//! The ImageSetConfiguration file (`mirror.openshift.io/v2alpha1`): strict decoding and
+//! oc-mirror's validation, every problem reported with its line and column.
+//!
+//! ```yaml
+//! kind: ImageSetConfiguration          # or DeleteImageSetConfiguration, with `delete:`
+//! apiVersion: mirror.openshift.io/v2alpha1
+//! archiveSize: 4                       # GiB per mirror_NNNNNN.tar (default 500; may be fractional)
+//! mirror:
+//!   platform: {channels: [{name, type, minVersion, maxVersion, shortestPath, full}],
+//!              graph, architectures, release, kubeVirtContainer}
+//!   operators: [{catalog, targetCatalog, targetTag, full, skipDependencies,
+//!                targetCatalogSourceTemplate,
+//!                packages: [{name, defaultChannel, minVersion, maxVersion,
+//!                            channels: [{name, minVersion, maxVersion}], bundles: [{name}]}]}]
+//!   additionalImages: [{name, targetRepo, targetTag}]
+//!   helm: {repositories: [{name, url, charts: [...]}], local: [{name, path, ...}]}
+//!   blockedImages: [{name}]            # regular expressions, matched unanchored
+//!   samples: [{name}]
+//! ```
+//!
+//! Unknown keys are errors. Decoding errors carry serde_yaml's position; checks made after
+//! decoding (duplicates, versions, regular expressions, target names) find the offending value
+//! in the text, so they point at it too.
+
+mod schema;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use schema::{
+    AdditionalImage, Channel, Chart, Content, Helm, HelmRepository, NamedImage, Operator, Package, Platform,
+    ReleaseChannel,
+};
+use validate::Locator;
+
+/// The only `apiVersion` accepted.
+pub const API_VERSION: &str = "mirror.openshift.io/v2alpha1";
+/// `kind` of a mirroring configuration.
+pub const KIND: &str = "ImageSetConfiguration";
+/// `kind` of a deletion configuration.
+pub const DELETE_KIND: &str = "DeleteImageSetConfiguration";
+/// `archiveSize` when the file sets none, in GiB (oc-mirror's default).
+pub const DEFAULT_ARCHIVE_SIZE_GIB: f64 = 500.0;
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// One or more problems, each with its position.
+    #[error("{}", render_problems(path, problems))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+/// One problem in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn render_problems(path: &Path, problems: &[Problem]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("invalid image set configuration:");
+    for p in problems {
+        let _ = match (p.line, p.column) {
+            (Some(l), Some(c)) => write!(out, "\n  {}:{l}:{c}: {}", path.display(), p.message),
+            _ => write!(out, "\n  {}: {}", path.display(), p.message),
+        };
+    }
+    out
+}
+
+/// Which of the two kinds of file this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `ImageSetConfiguration`: what to mirror.
+    Mirror,
+    /// `DeleteImageSetConfiguration`: what to delete (the delete workflow).
+    Delete,
+}
+
+/// A decoded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct ImageSet {
+    /// Mirror or delete.
+    pub kind: Kind,
+    /// Maximum size of one archive chunk, in GiB. oc-mirror takes whole GiB; fractions are
+    /// accepted too (small media, tests).
+    pub archive_size_gib: f64,
+    /// `mirror:` (or `delete:`) content.
+    pub content: Content,
+    /// Compiled `blockedImages` patterns.
+    pub blocked: Vec<regex::Regex>,
+}
+
+/// The sections of `mirror:` / `delete:`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MirrorFile {
+    // `kind` and `apiVersion` are checked before the typed decode; they are fields so that they
+    // are known keys.
+    #[serde(rename = "kind")]
+    _kind: String,
+    #[serde(rename = "apiVersion")]
+    _api_version: String,
+    #[serde(default)]
+    archive_size: Option<f64>,
+    mirror: Content,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DeleteFile {
+    // `kind` and `apiVersion` are checked before the typed decode; they are fields so that they
+    // are known keys.
+    #[serde(rename = "kind")]
+    _kind: String,
+    #[serde(rename = "apiVersion")]
+    _api_version: String,
+    delete: Content,
+}
+
+/// Reads, decodes and validates the file at `path`.
+///
+/// # Errors
+/// [`Error::Read`] when the file can't be read, [`Error::Invalid`] with every problem found.
+pub fn load(path: &Path) -> Result<ImageSet, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    parse(&text).map_err(|problems| Error::Invalid { path: path.to_path_buf(), problems })
+}
+
+/// Decodes and validates configuration text.
+///
+/// # Errors
+/// Every problem found, each with its position when it can be located.
+pub fn parse(text: &str) -> Result<ImageSet, Vec<Problem>> {
+    let kind = check_header(text)?;
+    let (archive_size, content) = match kind {
+        Kind::Mirror => {
+            let file: MirrorFile = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+            (file.archive_size, file.mirror)
+        }
+        Kind::Delete => {
+            let file: DeleteFile = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+            (None, file.delete)
+        }
+    };
+    let locator = Locator::new(text);
+    let mut problems = Vec::new();
+    validate::validate_operators(&content.operators, &locator, &mut problems);
+    validate::validate_channels(content.platform.as_ref(), &locator, &mut problems);
+    validate::validate_additional_images(&content.additional_images, &locator, &mut problems);
+    let blocked = validate::compile_blocked(&content.blocked_images, &locator, &mut problems);
+    if let Some(size) = archive_size
+        && !(size.is_finite() && size > 0.0)
+    {
+        let text = locator.value_of("archiveSize").unwrap_or_default();
+        problems.push(locator.problem("archiveSize", &text, "archiveSize must be a positive number of GiB".into()));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(ImageSet { kind, archive_size_gib: archive_size.unwrap_or(DEFAULT_ARCHIVE_SIZE_GIB), content, blocked })
+}
+
+impl ImageSet {
+    /// Sections present in the file that this version does not mirror yet (the release, operator
+    /// and helm workflows), by their key.
+    #[must_use]
+    pub fn unsupported_sections(&self) -> Vec<&'static str> {
+        let c = &self.content;
+        let mut out = Vec::new();
+        if c.platform.as_ref().is_some_and(|p| !p.channels.is_empty() || p.graph || p.release.is_some()) {
+            out.push("platform");
+        }
+        if !c.operators.is_empty() {
+            out.push("operators");
+        }
+        if c.helm.as_ref().is_some_and(|h| !h.repositories.is_empty() || !h.local.is_empty()) {
+            out.push("helm");
+        }
+        out
+    }
+}
+
+/// Checks `kind` and `apiVersion` first, so that the typed decode picks the right shape.
+fn check_header(text: &str) -> Result<Kind, Vec<Problem>> {
+    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+    let locator = Locator::new(text);
+    let field = |key: &str| value.get(key).and_then(serde_yaml::Value::as_str).map(str::to_string);
+    let mut problems = Vec::new();
+    let kind = match field("kind").as_deref() {
+        Some(KIND) => Some(Kind::Mirror),
+        Some(DELETE_KIND) => Some(Kind::Delete),
+        Some(other) => {
+            problems.push(locator.problem(
+                "kind",
+                other,
+                format!("kind must be {KIND} or {DELETE_KIND}, not {other:?}"),
+            ));
+            None
+        }
+        None => {
+            problems.push(Problem { line: Some(1), column: Some(1), message: "missing field `kind`".into() });
+            None
+        }
+    };
+    match field("apiVersion").as_deref() {
+        Some(API_VERSION) => {}
+        Some(other) => problems.push(locator.problem(
+            "apiVersion",
+            other,
+            format!("apiVersion must be {API_VERSION}, not {other:?}"),
+        )),
+        None => {
+            problems.push(Problem { line: Some(1), column: Some(1), message: "missing field `apiVersion`".into() });
+        }
+    }
+    match kind {
+        Some(k) if problems.is_empty() => Ok(k),
+        _ => Err(problems),
+    }
+}
+
+fn yaml_problem(e: &serde_yaml::Error) -> Problem {
+    let location = e.location();
+    // serde_yaml appends " at line L column C" to its message; the position is shown separately.
+    let message = e.to_string();
+    let message = match message.rfind(" at line ") {
+        Some(i) if location.is_some() => message[..i].to_string(),
+        _ => message,
+    };
+    Problem { line: location.as_ref().map(serde_yaml::Location::line), column: location.map(|l| l.column()), message }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "line {l} column {c}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\n";
+
+    #[test]
+    fn accepts_full_schema() {
+        let text = format!(
+            "{HEADER}archiveSize: 4
+mirror:
+  platform:
+    graph: true
+    architectures: [amd64]
+    channels:
+    - name: stable-4.17
+      type: ocp
+      minVersion: 4.17.0
+      maxVersion: 4.17.3
+      shortestPath: true
+  operators:
+  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.17
+    targetCatalog: my/catalog
+    targetTag: v1
+    full: false
+    packages:
+    - name: aws-load-balancer-operator
+      channels:
+      - name: stable-v1
+        minVersion: 1.1.0
+      bundles:
+      - name: b1
+  additionalImages:
+  - name: registry.redhat.io/ubi8/ubi:latest
+  - name: quay.io/a/b@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+    targetRepo: x/y
+    targetTag: v2
+  helm:
+    repositories:
+    - name: podinfo
+      url: https://example.invalid/podinfo
+      charts:
+      - name: podinfo
+        version: 5.0.0
+    local:
+    - name: local
+      path: /tmp/chart.tgz
+  blockedImages:
+  - name: alpine
+  samples: []
+"
+        );
+        let set = parse(&text).unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(set.kind, Kind::Mirror);
+        assert!((set.archive_size_gib - 4.0).abs() < f64::EPSILON);
+        assert_eq!(set.content.additional_images.len(), 2);
+        assert_eq!(set.blocked.len(), 1);
+        assert_eq!(set.unsupported_sections(), vec!["platform", "operators", "helm"]);
+    }
+
+    #[test]
+    fn delete_kind_uses_delete_section() {
+        let text = "kind: DeleteImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\ndelete:\n  additionalImages:\n  - name: quay.io/a/b:v1\n";
+        let set = parse(text).expect("valid");
+        assert_eq!(set.kind, Kind::Delete);
+        assert!((set.archive_size_gib - DEFAULT_ARCHIVE_SIZE_GIB).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn problems_name_their_line() {
+        let cases: Vec<(&str, String, usize, &str)> = vec![
+            (
+                "unknown top-level key",
+                format!("{HEADER}mirror: {{}}\nstorageConfig: {{}}\n"),
+                4,
+                "unknown field `storageConfig`",
+            ),
+            (
+                "unknown nested key",
+                format!("{HEADER}mirror:\n  additionalImages:\n  - name: a.io/b:c\n    tag: x\n"),
+                6,
+                "unknown field `tag`",
+            ),
+            ("wrong type", format!("{HEADER}archiveSize: big\nmirror: {{}}\n"), 3, "invalid type"),
+            ("zero archive size", format!("{HEADER}archiveSize: 0\nmirror: {{}}\n"), 3, "positive number of GiB"),
+            (
+                "wrong kind",
+                "kind: Foo\napiVersion: mirror.openshift.io/v2alpha1\nmirror: {}\n".to_string(),
+                1,
+                "kind must be",
+            ),
+            (
+                "v1 api version",
+                "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v1alpha2\nmirror: {}\n".to_string(),
+                2,
+                "apiVersion must be",
+            ),
+            (
+                "duplicate catalog",
+                format!("{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n  - catalog: a.io/c:v1\n"),
+                6,
+                "duplicate found in configuration",
+            ),
+            (
+                "duplicate package",
+                format!(
+                    "{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n    packages:\n    - name: p\n    - name: p\n"
+                ),
+                8,
+                "duplicate package entry",
+            ),
+            (
+                "non-semver maxVersion",
+                format!(
+                    "{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n    packages:\n    - name: p\n      maxVersion: one\n"
+                ),
+                8,
+                "must respect semantic versioning",
+            ),
+            (
+                "mixed version filters",
+                format!(
+                    "{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n    packages:\n    - name: p\n      minVersion: 1.0.0\n      channels:\n      - name: stable\n        minVersion: 1.1.0\n"
+                ),
+                10,
+                "mixing both filtering",
+            ),
+            (
+                "duplicate release channel",
+                format!(
+                    "{HEADER}mirror:\n  platform:\n    channels:\n    - name: stable-4.17\n    - name: stable-4.17\n"
+                ),
+                7,
+                "release channel \"stable-4.17\": duplicate",
+            ),
+            (
+                "invalid blocked regex",
+                format!("{HEADER}mirror:\n  blockedImages:\n  - name: \"a(b\"\n"),
+                5,
+                "invalid regular expression",
+            ),
+            (
+                "invalid targetRepo",
+                format!("{HEADER}mirror:\n  additionalImages:\n  - name: a.io/b:c\n    targetRepo: Bad/Repo:tag\n"),
+                6,
+                "targetRepo: Bad/Repo:tag - value is not valid",
+            ),
+            (
+                "invalid targetCatalog",
+                format!("{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n    targetCatalog: c:v2\n"),
+                6,
+                "targetCatalog: c:v2 - value is not valid",
+            ),
+            (
+                "invalid image name",
+                format!("{HEADER}mirror:\n  additionalImages:\n  - name: a.io/B\n"),
+                5,
+                "additionalImages: invalid image reference",
+            ),
+        ];
+        for (name, text, line, message) in cases {
+            let Err(problems) = parse(&text) else { panic!("case {name}: accepted") };
+            let p = problems.first().unwrap_or_else(|| panic!("case {name}: no problem"));
+            assert!(p.message.contains(message), "case {name}: message {:?}", p.message);
+            assert_eq!(p.line, Some(line), "case {name}: {p:?}");
+        }
+    }
+}
