@@ -68,17 +68,7 @@ impl Db {
         E: From<rusqlite::Error> + From<tokio::task::JoinError> + Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        run_blocking(move || {
-            let mut conn = inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            // IMMEDIATE takes the write lock up front, so a transaction never fails half-way on
-            // a lock upgrade (SQLITE_BUSY) after doing its reads.
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
+        self.transact(f, true).await
     }
 
     /// Runs `f` inside a write transaction and rolls it back: what `f` would change, without
@@ -92,12 +82,23 @@ impl Db {
         E: From<rusqlite::Error> + From<tokio::task::JoinError> + Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
     {
+        self.transact(f, false).await
+    }
+
+    async fn transact<T, E, F>(&self, f: F, commit: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + From<tokio::task::JoinError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    {
         let inner = self.inner.clone();
         run_blocking(move || {
             let mut conn = inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // IMMEDIATE takes the write lock up front, so a transaction never fails half-way on
+            // a lock upgrade (SQLITE_BUSY) after doing its reads.
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
-            tx.rollback()?;
+            if commit { tx.commit()? } else { tx.rollback()? }
             Ok(value)
         })
         .await

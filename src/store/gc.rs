@@ -186,9 +186,7 @@ impl Store {
             let Ok(upload) = id.parse() else { continue };
             if !dry_run {
                 self.blobs.delete_upload(&upload).await?;
-                self.sessions_lock().remove(&upload);
-                let i = id.clone();
-                self.db.write(move |tx| Ok::<_, Error>(tx.execute("DELETE FROM uploads WHERE id = ?1", [i])?)).await?;
+                self.end_session(&upload).await?;
             }
             expired += 1;
         }

@@ -102,14 +102,7 @@ impl Store {
         if result.is_err() {
             self.blobs.delete_upload(id).await?;
         }
-        let i = id.to_string();
-        self.db
-            .write(move |tx| {
-                tx.execute("DELETE FROM uploads WHERE id = ?1", [i])?;
-                Ok::<_, Error>(())
-            })
-            .await?;
-        self.sessions_lock().remove(id);
+        self.end_session(id).await?;
         result
     }
 
@@ -139,6 +132,11 @@ impl Store {
         let session = self.session(repo, id).await?;
         let _guard = session.lock().await;
         self.blobs.delete_upload(id).await?;
+        self.end_session(id).await
+    }
+
+    /// Forgets a session: its row and its in-memory state.
+    pub(super) async fn end_session(&self, id: &UploadId) -> Result<()> {
         let i = id.to_string();
         self.db
             .write(move |tx| {
