@@ -358,7 +358,10 @@ impl Config {
             if p.repositories.is_empty() {
                 problems.push(format!("gc.retention[{i}].repositories: must not be empty"));
             }
-            if p.delete_untagged_older_than.is_none() && p.keep_newest_tags.is_none() && p.delete_tags_older_than.is_none() {
+            if p.delete_untagged_older_than.is_none()
+                && p.keep_newest_tags.is_none()
+                && p.delete_tags_older_than.is_none()
+            {
                 problems.push(format!("gc.retention[{i}]: names no rule (delete_untagged_older_than, keep_newest_tags, delete_tags_older_than)"));
             }
         }
@@ -403,7 +406,10 @@ mod tests {
 
     #[test]
     fn gc_section_with_durations_and_policies() {
-        let c = Config::from_yaml("gc:\n  grace_period: 0s\n  retention:\n    - repositories: 'ci/*'\n      keep_newest_tags: 3\n").expect("decodes");
+        let c = Config::from_yaml(
+            "gc:\n  grace_period: 0s\n  retention:\n    - repositories: 'ci/*'\n      keep_newest_tags: 3\n",
+        )
+        .expect("decodes");
         assert_eq!(c.gc.grace_period.0, Duration::ZERO);
         assert_eq!(c.gc.retention[0].keep_newest_tags, Some(3));
         c.validate().expect("valid");

@@ -25,7 +25,12 @@ impl Options {
     /// The options a config asks for.
     #[must_use]
     pub fn from_config(gc: &GcConfig) -> Options {
-        Options { grace_period: gc.grace_period.0, upload_expiry: gc.upload_expiry.0, retention: gc.retention.clone(), dry_run: false }
+        Options {
+            grace_period: gc.grace_period.0,
+            upload_expiry: gc.upload_expiry.0,
+            retention: gc.retention.clone(),
+            dry_run: false,
+        }
     }
 }
 
@@ -97,7 +102,8 @@ fn seconds(d: Duration) -> i64 {
 pub async fn run(store: &Store, options: &Options) -> store::Result<Report> {
     let started = Instant::now();
     let now = store.clock();
-    let mut report = Report { run: GcRun { started_at: now, dry_run: options.dry_run, ..GcRun::default() }, ..Report::default() };
+    let mut report =
+        Report { run: GcRun { started_at: now, dry_run: options.dry_run, ..GcRun::default() }, ..Report::default() };
     if !options.dry_run {
         // A minute's margin: younger placements may belong to a push in flight in a running server.
         report.trash_restored = store.recover_interrupted(60).await?;
@@ -228,15 +234,24 @@ mod store_tests {
     }
 
     async fn index(store: &Store, r: &str, reference: &str, children: &[&Digest]) -> Digest {
-        let manifests: Vec<_> = children.iter().map(|d| json!({"mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": 1})).collect();
-        let body = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})).expect("json");
+        let manifests: Vec<_> =
+            children.iter().map(|d| json!({"mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": 1})).collect();
+        let body = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}))
+            .expect("json");
         push(store, r, reference, OCI_INDEX, body).await
     }
 
     async fn push(store: &Store, r: &str, reference: &str, media_type: &str, body: Vec<u8>) -> Digest {
         let d = Digest::of(Algorithm::Sha256, &body);
-        let reference = if reference.is_empty() { Reference::Digest(d.clone()) } else { Reference::Tag(reference.parse().expect("tag")) };
-        store.put_manifest(&repo(r), &reference, Some(media_type), Bytes::from(body), Vec::new()).await.expect("manifest");
+        let reference = if reference.is_empty() {
+            Reference::Digest(d.clone())
+        } else {
+            Reference::Tag(reference.parse().expect("tag"))
+        };
+        store
+            .put_manifest(&repo(r), &reference, Some(media_type), Bytes::from(body), Vec::new())
+            .await
+            .expect("manifest");
         d
     }
 
@@ -253,7 +268,12 @@ mod store_tests {
     }
 
     fn policy(pattern: &str) -> RetentionPolicy {
-        RetentionPolicy { repositories: pattern.into(), delete_untagged_older_than: None, keep_newest_tags: None, delete_tags_older_than: None }
+        RetentionPolicy {
+            repositories: pattern.into(),
+            delete_untagged_older_than: None,
+            keep_newest_tags: None,
+            delete_tags_older_than: None,
+        }
     }
 
     #[tokio::test]
@@ -263,7 +283,10 @@ mod store_tests {
         let stray = blob(&f.store, "r", b"never referenced").await;
         let report = run(&f.store, &options(Vec::new())).await.expect("gc");
         assert_eq!((report.run.blobs_deleted, report.run.manifests_deleted), (1, 0));
-        assert!(has_manifest(&f.store, "r", &m).await, "untagged, digest-pushed manifests are never garbage by default");
+        assert!(
+            has_manifest(&f.store, "r", &m).await,
+            "untagged, digest-pushed manifests are never garbage by default"
+        );
         assert!(f.store.stat_blob(&repo("r"), &stray, false).await.is_err());
         let layer = Digest::of(Algorithm::Sha256, b"by-digest");
         assert!(f.store.stat_blob(&repo("r"), &layer, false).await.is_ok(), "referenced blobs stay");
@@ -298,7 +321,8 @@ mod store_tests {
             image(&f.store, "ci/app", tag, &format!("s{i}"), None).await;
         }
         // Tags pushed in the same second tie; give them distinct ages, t1 oldest.
-        backdate(&f.store, "UPDATE tags SET updated_at = updated_at - ?1 * (5 - CAST(substr(name, 2) AS INTEGER))", 10).await;
+        backdate(&f.store, "UPDATE tags SET updated_at = updated_at - ?1 * (5 - CAST(substr(name, 2) AS INTEGER))", 10)
+            .await;
         let mut p = policy("ci/*");
         p.keep_newest_tags = Some(2);
         let report = run(&f.store, &options(vec![p])).await.expect("gc");
@@ -319,7 +343,11 @@ mod store_tests {
         p.delete_tags_older_than = Some(HumanDuration(Duration::from_hours(24 * 30)));
         run(&f.store, &options(vec![p])).await.expect("gc");
         assert_eq!(f.store.list_tags(&repo("ci/app"), None, None).await.expect("tags").items, ["new"]);
-        assert_eq!(f.store.list_tags(&repo("prod/app"), None, None).await.expect("tags").items, ["old"], "other repositories untouched");
+        assert_eq!(
+            f.store.list_tags(&repo("prod/app"), None, None).await.expect("tags").items,
+            ["old"],
+            "other repositories untouched"
+        );
     }
 
     #[tokio::test]
@@ -329,11 +357,20 @@ mod store_tests {
         let tagged_index = index(&f.store, "r", "multi", &[&child]).await;
         let lonely = image(&f.store, "r", "", "lonely", None).await;
         let signature = image(&f.store, "r", "", "signature", Some(&tagged_index)).await;
-        let orphan_signature = image(&f.store, "r", "", "orphan-sig", Some(&Digest::of(Algorithm::Sha256, b"gone"))).await;
+        let orphan_signature =
+            image(&f.store, "r", "", "orphan-sig", Some(&Digest::of(Algorithm::Sha256, b"gone"))).await;
         let recent = image(&f.store, "r", "", "recent", None).await;
         backdate(&f.store, "UPDATE manifests SET created_at = created_at - ?1", 30 * 86400).await;
         let recent_hex = recent.to_string();
-        f.store.db().write(move |tx| Ok::<_, store::Error>(tx.execute("UPDATE manifests SET created_at = ?1 WHERE digest = ?2", (store::now(), recent_hex))?)).await.expect("refresh");
+        f.store
+            .db()
+            .write(move |tx| {
+                Ok::<_, store::Error>(
+                    tx.execute("UPDATE manifests SET created_at = ?1 WHERE digest = ?2", (store::now(), recent_hex))?,
+                )
+            })
+            .await
+            .expect("refresh");
 
         let mut p = policy("*");
         p.delete_untagged_older_than = Some(HumanDuration(Duration::from_hours(24 * 7)));
@@ -345,7 +382,12 @@ mod store_tests {
         assert_eq!(report.run.manifests_deleted, 2);
         assert!(!has_manifest(&f.store, "r", &lonely).await);
         assert!(!has_manifest(&f.store, "r", &orphan_signature).await, "a referrer whose subject is gone is garbage");
-        for (name, d) in [("child of a tagged index", &child), ("referrer of a kept manifest", &signature), ("recent", &recent), ("tagged index", &tagged_index)] {
+        for (name, d) in [
+            ("child of a tagged index", &child),
+            ("referrer of a kept manifest", &signature),
+            ("recent", &recent),
+            ("tagged index", &tagged_index),
+        ] {
             assert!(has_manifest(&f.store, "r", d).await, "{name} must stay");
         }
     }
@@ -356,7 +398,13 @@ mod store_tests {
         let id = f.store.start_upload(&repo("r")).await.expect("start");
         let fresh = f.store.start_upload(&repo("r")).await.expect("start");
         let hex = id.to_string();
-        f.store.db().write(move |tx| Ok::<_, store::Error>(tx.execute("UPDATE uploads SET started_at = 0 WHERE id = ?1", [hex])?)).await.expect("age");
+        f.store
+            .db()
+            .write(move |tx| {
+                Ok::<_, store::Error>(tx.execute("UPDATE uploads SET started_at = 0 WHERE id = ?1", [hex])?)
+            })
+            .await
+            .expect("age");
         let report = run(&f.store, &options(Vec::new())).await.expect("gc");
         assert_eq!(report.run.uploads_expired, 1);
         assert!(f.store.upload_size(&repo("r"), &id).await.is_err());
@@ -378,7 +426,11 @@ mod store_tests {
         }
         // The push committed its placement, renamed the file, and died before the blob row.
         let hex = d.to_string();
-        f.store.db().write(move |tx| Ok::<_, store::Error>(tx.execute("INSERT INTO blob_placements VALUES (?1, 0)", [hex])?)).await.expect("placement");
+        f.store
+            .db()
+            .write(move |tx| Ok::<_, store::Error>(tx.execute("INSERT INTO blob_placements VALUES (?1, 0)", [hex])?))
+            .await
+            .expect("placement");
         backend.place_upload(&id, &d).expect("place");
         assert!(backend.contains_blob(&d));
         f.store.recover_interrupted(0).await.expect("recover");

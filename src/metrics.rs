@@ -26,7 +26,12 @@ pub struct Metrics {
 impl Metrics {
     /// Counts a request: the route kind (`manifest`, `blob`, ...), the method and the status.
     pub fn record_request(&self, route: &'static str, method: &'static str, status: u16, bytes_out: u64) {
-        *self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry((route, method, status)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry((route, method, status))
+            .or_default() += 1;
         self.bytes_out.fetch_add(bytes_out, Ordering::Relaxed);
     }
 
@@ -48,8 +53,13 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP mirror_registry_http_requests_total HTTP requests by route, method and status.\n");
         out.push_str("# TYPE mirror_registry_http_requests_total counter\n");
-        for ((route, method, status), n) in self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
-            let _ = writeln!(out, "mirror_registry_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}");
+        for ((route, method, status), n) in
+            self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter()
+        {
+            let _ = writeln!(
+                out,
+                "mirror_registry_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+            );
         }
         let counters = [
             ("mirror_registry_http_received_bytes_total", "Request body bytes received.", &self.bytes_in),
@@ -59,7 +69,8 @@ impl Metrics {
             ("mirror_registry_gc_freed_bytes_total", "Bytes freed by garbage collection.", &self.gc_bytes_freed),
         ];
         for (name, help, value) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+            let _ =
+                writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
         }
         if let Some(s) = stats {
             let gauges = [

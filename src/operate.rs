@@ -51,7 +51,8 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
 /// Config or storage failures.
 pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     let (config, store) = open(&args.target)?;
-    let (stats, last_gc) = runtime()?.block_on(async { anyhow::Ok((store.stats().await?, store.last_gc_run().await?)) })?;
+    let (stats, last_gc) =
+        runtime()?.block_on(async { anyhow::Ok((store.stats().await?, store.last_gc_run().await?)) })?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "repositories        {}", stats.repositories)?;
     writeln!(out, "manifests           {}", stats.manifests)?;
@@ -73,7 +74,12 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
         match crate::tls::describe_cert(&config.tls.cert) {
             Ok((names, expires)) => {
                 let days = expires.duration_since(SystemTime::now()).map_or(0, |d| d.as_secs() / 86400);
-                writeln!(out, "certificate         {} expires in {days} days ({})", config.tls.cert.display(), names.join(", "))?;
+                writeln!(
+                    out,
+                    "certificate         {} expires in {days} days ({})",
+                    config.tls.cert.display(),
+                    names.join(", ")
+                )?;
             }
             Err(e) => writeln!(out, "certificate         unreadable: {e}")?,
         }
@@ -107,8 +113,10 @@ pub fn fsck(args: &FsckArgs) -> anyhow::Result<()> {
     let bar = indicatif::ProgressBar::new(total);
     if std::io::stderr().is_terminal() {
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} re-hashing blobs {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} re-hashing blobs {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
     } else {
@@ -136,6 +144,10 @@ pub fn fsck(args: &FsckArgs) -> anyhow::Result<()> {
         writeln!(out, "clean")?;
         return Ok(());
     }
-    anyhow::ensure!(args.repair && report.database.is_empty(), "fsck found problems{}", if args.repair { " the repair cannot fix" } else { "; run with --repair" });
+    anyhow::ensure!(
+        args.repair && report.database.is_empty(),
+        "fsck found problems{}",
+        if args.repair { " the repair cannot fix" } else { "; run with --repair" }
+    );
     Ok(())
 }

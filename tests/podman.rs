@@ -172,11 +172,24 @@ fn skopeo_copies_with_credentials_and_the_ca() {
     let host = format!("localhost:{}", reg.host.rsplit(':').next().expect("port"));
     let creds = format!("init:{}", reg.init_password.clone().expect("password"));
     let run = |args: &[&str]| {
-        let out = Command::new("skopeo").args(args).env("TMPDIR", podman.dir.path().join("tmp")).output().expect("skopeo");
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string(), String::from_utf8_lossy(&out.stdout).to_string())
+        let out =
+            Command::new("skopeo").args(args).env("TMPDIR", podman.dir.path().join("tmp")).output().expect("skopeo");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
     };
     let dest = format!("docker://{host}/copied/hello:v1");
-    let (ok, err, _) = run(&["copy", "--dest-creds", &creds, "--dest-cert-dir", certs.to_str().expect("utf-8"), &format!("oci-archive:{}", archive.display()), &dest]);
+    let (ok, err, _) = run(&[
+        "copy",
+        "--dest-creds",
+        &creds,
+        "--dest-cert-dir",
+        certs.to_str().expect("utf-8"),
+        &format!("oci-archive:{}", archive.display()),
+        &dest,
+    ]);
     assert!(ok, "skopeo copy: {err}");
     let (ok, err, out) = run(&["inspect", "--creds", &creds, "--cert-dir", certs.to_str().expect("utf-8"), &dest]);
     assert!(ok && out.contains("\"Digest\""), "skopeo inspect: {err}");

@@ -48,7 +48,8 @@ fn the_certificate_does_not_verify_for_another_host() {
     let reg = Registry::ours_secure();
     let addr: std::net::SocketAddr = reg.host.parse().expect("addr");
     let client = client_trusting(reg.ca.as_ref().expect("CA")).resolve("wrong.example", addr).build().expect("client");
-    let err = client.get(format!("https://wrong.example:{}/v2/", addr.port())).send().expect_err("name mismatch must fail");
+    let err =
+        client.get(format!("https://wrong.example:{}/v2/", addr.port())).send().expect_err("name mismatch must fail");
     let chain = format!("{err:?}");
     assert!(chain.contains("NotValidForName") || chain.to_lowercase().contains("certificate"), "{chain}");
 }
@@ -88,7 +89,11 @@ fn addr_port(reg: &Registry) -> u16 {
 }
 
 /// A blocking rustls connection that trusts `ca`, for checking which certificate is served.
-fn tls_connect(host: &str, server_name: &str, ca: &std::path::Path) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+fn tls_connect(
+    host: &str,
+    server_name: &str,
+    ca: &std::path::Path,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(rustls::pki_types::CertificateDer::from_pem_file(ca).expect("CA")).expect("add CA");
@@ -128,8 +133,10 @@ fn sighup_reloads_the_certificate_without_dropping_open_connections() {
         key: std::fs::read_to_string(reg.data_dir.join("quay-rootCA/rootCA.key")).expect("CA key"),
     };
     let next = mirror_registry::tls::issue_server_cert(&ca_pair, &["reloaded.example".into()]).expect("issue");
-    mirror_registry::tls::write_private(&reg.data_dir.join("quay-config/ssl.key"), next.key.as_bytes()).expect("write key");
-    mirror_registry::tls::write_public(&reg.data_dir.join("quay-config/ssl.cert"), next.cert.as_bytes()).expect("write cert");
+    mirror_registry::tls::write_private(&reg.data_dir.join("quay-config/ssl.key"), next.key.as_bytes())
+        .expect("write key");
+    mirror_registry::tls::write_public(&reg.data_dir.join("quay-config/ssl.cert"), next.cert.as_bytes())
+        .expect("write cert");
     reg.signal("HUP");
 
     let deadline = Instant::now() + Duration::from_secs(20);

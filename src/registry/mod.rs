@@ -204,7 +204,12 @@ async fn health(State(app): State<App>) -> Response {
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(State(app): State<App>) -> Response {
     let stats = app.store.stats().await.map_err(|e| tracing::warn!(error = %e, "storage gauges unavailable")).ok();
-    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render(stats.as_ref())).into_response()
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(stats.as_ref()),
+    )
+        .into_response()
 }
 
 impl Ctx {
@@ -212,10 +217,14 @@ impl Ctx {
     #[must_use]
     pub fn body_stream(&self, body: Body) -> ByteStream {
         let metrics = self.app.metrics.clone();
-        Box::pin(body.into_data_stream().map_ok(move |chunk| {
-            metrics.record_bytes_in(chunk.len() as u64);
-            chunk
-        }).map_err(|e| BodyError(e.to_string())))
+        Box::pin(
+            body.into_data_stream()
+                .map_ok(move |chunk| {
+                    metrics.record_bytes_in(chunk.len() as u64);
+                    chunk
+                })
+                .map_err(|e| BodyError(e.to_string())),
+        )
     }
 }
 

@@ -239,7 +239,9 @@ impl UploadArea for FsBlobStore {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(e),
                 };
-                let secs = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                let secs = modified
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
                 out.push((id, secs));
             }
             Ok(out)
@@ -265,7 +267,10 @@ impl BlobPlacement for FsBlobStore {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(self.root.join("trash"))? {
             let name = entry?.file_name();
-            let parsed = name.to_str().and_then(|n| n.split_once('-')).and_then(|(alg, hex)| format!("{alg}:{hex}").parse().ok());
+            let parsed = name
+                .to_str()
+                .and_then(|n| n.split_once('-'))
+                .and_then(|(alg, hex)| format!("{alg}:{hex}").parse().ok());
             out.extend(parsed);
         }
         Ok(out)

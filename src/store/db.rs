@@ -98,7 +98,11 @@ impl Db {
             // a lock upgrade (SQLITE_BUSY) after doing its reads.
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
-            if commit { tx.commit()? } else { tx.rollback()? }
+            if commit {
+                tx.commit()?
+            } else {
+                tx.rollback()?
+            }
             Ok(value)
         })
         .await

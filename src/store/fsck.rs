@@ -47,10 +47,15 @@ impl Store {
         let database = self
             .db
             .read(|c| {
-                let mut problems: Vec<String> = c.prepare("PRAGMA integrity_check")?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+                let mut problems: Vec<String> = c
+                    .prepare("PRAGMA integrity_check")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
                 problems.retain(|p| p != "ok");
                 let mut fk = c.prepare("PRAGMA foreign_key_check")?;
-                let fk_problems: Vec<String> = fk.query_map([], |r| Ok(format!("foreign key violation in {}", r.get::<_, String>(0)?)))?.collect::<rusqlite::Result<_>>()?;
+                let fk_problems: Vec<String> = fk
+                    .query_map([], |r| Ok(format!("foreign key violation in {}", r.get::<_, String>(0)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
                 problems.extend(fk_problems);
                 Ok::<_, Error>(problems)
             })
@@ -69,13 +74,18 @@ impl Store {
             let d = digest.to_string();
             let row: Option<i64> = self
                 .db
-                .read(move |c| Ok::<_, Error>(c.query_row("SELECT size FROM blobs WHERE digest = ?1", [d], |r| r.get(0)).optional()?))
+                .read(move |c| {
+                    Ok::<_, Error>(
+                        c.query_row("SELECT size FROM blobs WHERE digest = ?1", [d], |r| r.get(0)).optional()?,
+                    )
+                })
                 .await?;
             if row.is_none() {
                 report.orphans.push(path);
                 continue;
             }
-            let (actual, size) = self.hash_blob(&digest, u64::try_from(row.unwrap_or_default()).unwrap_or_default(), &*progress).await?;
+            let (actual, size) =
+                self.hash_blob(&digest, u64::try_from(row.unwrap_or_default()).unwrap_or_default(), &*progress).await?;
             report.blobs_checked += 1;
             report.bytes_checked += size;
             if actual != digest {
@@ -84,7 +94,13 @@ impl Store {
         }
         let rows: Vec<String> = self
             .db
-            .read(|c| Ok::<_, Error>(c.prepare("SELECT digest FROM blobs")?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?))
+            .read(|c| {
+                Ok::<_, Error>(
+                    c.prepare("SELECT digest FROM blobs")?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?,
+                )
+            })
             .await?;
         for d in rows {
             if !seen.contains(&d)
@@ -121,7 +137,10 @@ impl Store {
                     // Re-check under the lock: a push places its file and commits its row in one
                     // transaction, so a row that exists now means it is no orphan.
                     let has_row = match blobs.digest_at(path) {
-                        Some(d) => tx.query_row("SELECT 1 FROM blobs WHERE digest = ?1", [d.to_string()], |_| Ok(())).optional()?.is_some(),
+                        Some(d) => tx
+                            .query_row("SELECT 1 FROM blobs WHERE digest = ?1", [d.to_string()], |_| Ok(()))
+                            .optional()?
+                            .is_some(),
                         None => false,
                     };
                     if !has_row {
@@ -136,7 +155,12 @@ impl Store {
 
 impl Store {
     /// Re-hashes a stored blob, streaming, reporting bytes as they are read.
-    async fn hash_blob(&self, digest: &Digest, size: u64, progress: &(dyn Fn(u64) + Send + Sync)) -> Result<(Digest, u64)> {
+    async fn hash_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<(Digest, u64)> {
         use futures_util::StreamExt;
         // Read what is on disk, not what the row says, so a truncated file shows as corrupt.
         let on_disk = self.blobs.stat(digest).await?.unwrap_or(size);

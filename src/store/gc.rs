@@ -66,7 +66,8 @@ pub struct GcRun {
     pub uploads_expired: u64,
 }
 
-const UNREFERENCED_AND_OLD: &str = "last_seen <= ?2 AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = blobs.digest)";
+const UNREFERENCED_AND_OLD: &str =
+    "last_seen <= ?2 AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = blobs.digest)";
 
 fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or_default()
@@ -217,12 +218,16 @@ impl Store {
     /// Database failures.
     pub async fn apply_retention(&self, repo: String, rule: RetentionRule, dry_run: bool) -> Result<Retained> {
         let work = move |tx: &Transaction<'_>| -> Result<Retained> {
-            let Some(repo_id): Option<i64> = tx.query_row("SELECT id FROM repositories WHERE name = ?1", [&repo], |r| r.get(0)).optional()? else {
+            let Some(repo_id): Option<i64> =
+                tx.query_row("SELECT id FROM repositories WHERE name = ?1", [&repo], |r| r.get(0)).optional()?
+            else {
                 return Ok(Retained::default());
             };
             let mut out = Retained::default();
             if let Some(before) = rule.tags_before {
-                out.tags += tx.execute("DELETE FROM tags WHERE repository_id = ?1 AND updated_at < ?2", (repo_id, before))? as u64;
+                out.tags += tx
+                    .execute("DELETE FROM tags WHERE repository_id = ?1 AND updated_at < ?2", (repo_id, before))?
+                    as u64;
             }
             if let Some(keep) = rule.keep_newest_tags {
                 out.tags += tx.execute(

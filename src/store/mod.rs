@@ -15,8 +15,8 @@ pub mod db;
 pub mod fsck;
 pub mod gc;
 pub mod listing;
-pub mod stats;
 pub mod manifests;
+pub mod stats;
 pub mod upload;
 pub mod users;
 

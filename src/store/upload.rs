@@ -248,7 +248,10 @@ impl Store {
         let d = digest.to_string();
         self.db
             .write(move |tx| {
-                tx.execute("INSERT INTO blob_placements (digest, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING", (d, now()))?;
+                tx.execute(
+                    "INSERT INTO blob_placements (digest, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    (d, now()),
+                )?;
                 Ok::<_, Error>(())
             })
             .await?;

@@ -55,7 +55,10 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let ours = args.ours.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/mirror-registry"));
+    let ours = args
+        .ours
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/mirror-registry"));
     anyhow::ensure!(ours.exists(), "{} not found: cargo build --release -p mirror-registry", ours.display());
     let work = match &args.work_dir {
         Some(d) => tempfile::tempdir_in(d)?,
@@ -65,11 +68,30 @@ fn main() -> anyhow::Result<()> {
     let latency = latency(&ours, &work.path().join("latency"), args.images)?;
     println!("| figure | value | target | met |");
     println!("|---|--:|---|---|");
-    println!("| GC over {} blobs and {} manifests, wall s | {:.2} | < 10 | {} |", args.blobs, args.manifests, scale.seconds, yes(scale.seconds < 10.0));
+    println!(
+        "| GC over {} blobs and {} manifests, wall s | {:.2} | < 10 | {} |",
+        args.blobs,
+        args.manifests,
+        scale.seconds,
+        yes(scale.seconds < 10.0)
+    );
     println!("| GC peak RSS, MiB | {:.1} | | |", scale.peak_rss_kib as f64 / 1024.0);
-    println!("| blobs deleted | {} | {} | {} |", scale.deleted, args.blobs / 2, yes(scale.deleted == args.blobs as u64 / 2));
-    println!("| push p50 without / with GC looping, ms | {:.2} / {:.2} | | |", ms(latency.alone.0), ms(latency.with_gc.0));
-    println!("| push p99 without / with GC looping, ms | {:.2} / {:.2} | | |", ms(latency.alone.1), ms(latency.with_gc.1));
+    println!(
+        "| blobs deleted | {} | {} | {} |",
+        scale.deleted,
+        args.blobs / 2,
+        yes(scale.deleted == args.blobs as u64 / 2)
+    );
+    println!(
+        "| push p50 without / with GC looping, ms | {:.2} / {:.2} | | |",
+        ms(latency.alone.0),
+        ms(latency.with_gc.0)
+    );
+    println!(
+        "| push p99 without / with GC looping, ms | {:.2} / {:.2} | | |",
+        ms(latency.alone.1),
+        ms(latency.with_gc.1)
+    );
     let ratio = latency.with_gc.1.as_secs_f64() / latency.alone.1.as_secs_f64();
     println!("| push p99 ratio with / without GC | {ratio:.2} | ≤ 1.2 | {} |", yes(ratio <= 1.2));
     println!("| GC runs during the pushes | {} | | |", latency.gc_runs);
@@ -124,7 +146,8 @@ fn scale(ours: &Path, dir: &Path, blobs: usize, manifests: usize) -> anyhow::Res
         }
         let mut manifest = tx.prepare("INSERT INTO manifests (id, repository_id, digest, media_type, content, created_at) VALUES (?1, 1, ?2, 'application/vnd.oci.image.manifest.v1+json', ?3, 0)")?;
         let mut reference = tx.prepare("INSERT INTO manifest_blobs (manifest_id, digest) VALUES (?1, ?2)")?;
-        let mut tag = tx.prepare("INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (1, ?1, ?2, 0)")?;
+        let mut tag =
+            tx.prepare("INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (1, ?1, ?2, 0)")?;
         let per = (blobs / 2 / manifests.max(1)).max(1);
         for m in 0..manifests {
             let refs: Vec<&String> = digests.iter().skip(m * per).take(per).collect();
@@ -293,7 +316,8 @@ fn latency(ours: &Path, dir: &Path, images: usize) -> anyhow::Result<Latency> {
     let stop = Arc::new(AtomicBool::new(false));
     let runs = Arc::new(AtomicUsize::new(0));
     let gc = {
-        let (stop, runs, ours, config, data) = (stop.clone(), runs.clone(), ours.to_path_buf(), server.config.clone(), server.data.clone());
+        let (stop, runs, ours, config, data) =
+            (stop.clone(), runs.clone(), ours.to_path_buf(), server.config.clone(), server.data.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let ok = Command::new(&ours)
@@ -315,5 +339,10 @@ fn latency(ours: &Path, dir: &Path, images: usize) -> anyhow::Result<Latency> {
     stop.store(true, Ordering::Relaxed);
     let _ = gc.join();
     let (with_gc, retries) = pushed?;
-    Ok(Latency { alone: percentiles(alone), with_gc: percentiles(with_gc), gc_runs: runs.load(Ordering::Relaxed), retries })
+    Ok(Latency {
+        alone: percentiles(alone),
+        with_gc: percentiles(with_gc),
+        gc_runs: runs.load(Ordering::Relaxed),
+        retries,
+    })
 }
