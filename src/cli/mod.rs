@@ -24,11 +24,17 @@ pub struct Cli {
 pub enum Command {
     /// Run the registry (Docker Registry HTTP API v2 / OCI distribution-spec v1.1).
     ///
-    /// With no options it serves on 127.0.0.1:5000 with its data in ./mirror-registry-data,
-    /// which it creates. Try it:
+    /// With no options it serves HTTPS on 127.0.0.1:5000 with its data in ./mirror-registry-data.
+    /// On first start it creates a CA, a server certificate and an `init` admin with a random
+    /// password, and prints the credentials once. Then, for example:
     ///
-    ///   mirror-registry serve
-    ///   skopeo copy --dest-tls-verify=false oci:layout:tag `docker://127.0.0.1:5000/demo:tag`
+    ///   mkdir certs && cp mirror-registry-data/quay-rootCA/rootCA.pem certs/ca.crt
+    ///   podman login --cert-dir certs -u init -p PASSWORD localhost:5000
+    ///   skopeo copy --dest-cert-dir certs --dest-creds init:PASSWORD oci:DIR:TAG docker://localhost:5000/demo:TAG
+    ///
+    /// SIGHUP reloads the certificate; SIGTERM stops gracefully. Health: GET /health/instance;
+    /// metrics: GET /metrics.
+    #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
     /// Manage accounts: add, passwd, del, list, robot.
     ///
@@ -39,6 +45,7 @@ pub enum Command {
     ///   mirror-registry user --data-dir /srv/registry add alice --role push
     ///   echo "$PASSWORD" | mirror-registry user -c config.yaml passwd init --password-stdin
     ///   mirror-registry user -c config.yaml robot cluster-pull
+    #[command(verbatim_doc_comment)]
     User(user::UserArgs),
     /// Garbage-collect: apply retention policies, expire stale uploads, delete unreferenced blobs.
     ///
@@ -59,6 +66,7 @@ pub enum Command {
     ///   mirror-registry mirror -c isc.yaml --workspace file://DIR docker://REG[/ns]   mirror to mirror
     ///
     /// The same binary invoked as `oc-mirror` takes these flags directly (and ignores --v2).
+    #[command(verbatim_doc_comment)]
     Mirror(mirror::MirrorArgs),
 }
 
