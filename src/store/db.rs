@@ -99,9 +99,9 @@ impl Db {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             if commit {
-                tx.commit()?
+                tx.commit()?;
             } else {
-                tx.rollback()?
+                tx.rollback()?;
             }
             Ok(value)
         })
