@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod gc;
+pub mod install;
 pub mod manifest;
 pub mod metrics;
 pub mod mirror;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod install;
 pub mod mirror;
 pub mod ops;
 pub mod user;
@@ -22,6 +23,36 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Install the appliance: certificates, config, database, init user, systemd units; start it.
+    ///
+    /// Flags are those of the Red Hat mirror registry installer. As root it installs system
+    /// units and /usr/local/bin/mirror-registry; otherwise user units (with lingering) and
+    /// ~/.local/bin/mirror-registry. Examples:
+    ///
+    ///   ./mirror-registry install --quayHostname registry.example.com --quayRoot /srv/quay
+    ///   ./mirror-registry install --quayHostname registry.example.com:8443 --sslCert c.pem --sslKey k.pem
+    ///   ./mirror-registry install -H bastion.example.com -u admin -k ~/.ssh/id_ed25519   (over ssh)
+    ///
+    /// It prints `Quay is available at https://HOST:PORT with credentials (init, PASSWORD)`.
+    #[command(verbatim_doc_comment)]
+    Install(install::InstallArgs),
+    /// Upgrade an install to this binary, keeping its data, names and credentials.
+    ///
+    /// Stops the service, backs up the database and config to <quayRoot>/backup/<time>/, installs
+    /// this binary, migrates, renews generated certificates expiring within 30 days, starts and
+    /// waits until healthy; on failure restores the backup and restarts the previous version.
+    ///
+    ///   sudo ./mirror-registry upgrade -v
+    ///   ./mirror-registry upgrade --quayRoot /srv/quay
+    #[command(verbatim_doc_comment)]
+    Upgrade(install::UpgradeArgs),
+    /// Remove the service, its units and binary; after a prompt (or --autoApprove) the data too.
+    ///
+    /// Only directories holding the installer's marker file are deleted.
+    ///
+    ///   ./mirror-registry uninstall -v --quayRoot /srv/quay --autoApprove
+    #[command(verbatim_doc_comment)]
+    Uninstall(install::UninstallArgs),
     /// Run the registry (Docker Registry HTTP API v2 / OCI distribution-spec v1.1).
     ///
     /// With no options it serves HTTPS on 127.0.0.1:5000 with its data in ./mirror-registry-data.
@@ -94,6 +125,9 @@ pub struct ServeArgs {
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Install(args) => crate::install::install(&args),
+        Command::Upgrade(args) => crate::install::upgrade(&args),
+        Command::Uninstall(args) => crate::install::uninstall(&args),
         Command::Serve(args) => crate::serve::run(&args),
         Command::User(args) => crate::accounts::run(&args),
         Command::Gc(args) => crate::operate::gc(&args),

@@ -3,9 +3,11 @@
 //!
 //! - [`bootstrap`]: CA, server certificate and initial admin on first start
 //! - [`listener`]: the accept loop (TLS or plain HTTP)
+//! - [`notify`]: systemd readiness notification (`READY=1` once bound, `STOPPING=1`)
 
 pub mod bootstrap;
 pub mod listener;
+pub mod notify;
 
 use std::io::Write;
 use std::path::Path;
@@ -125,6 +127,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         writeln!(out, "{LISTENING}{scheme}://{bound}")?;
         out.flush()?;
     }
+    notify::notify(&format!("READY=1\nSTATUS=serving {scheme}://{bound}"));
     tracing::info!(%bound, scheme, "registry ready");
     if let Some(cert) = cert {
         tokio::spawn(watch_certificate(cert));
@@ -151,11 +154,15 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         () = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
     }
+    // Before the graceful drain, so systemd shows "deactivating" while connections finish.
+    notify::notify("STOPPING=1");
 }
 
 fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("mirror_registry={default_level},tower_http=warn"))
     });
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colour only on a terminal: under systemd the journal would keep the escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }

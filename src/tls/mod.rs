@@ -144,6 +144,14 @@ pub fn generate_ca() -> Result<PemPair, Error> {
 /// # Errors
 /// [`Error::Generate`] (including a CA PEM that does not parse).
 pub fn issue_server_cert(ca: &PemPair, hosts: &[String]) -> Result<PemPair, Error> {
+    issue_server_cert_for_days(ca, hosts, SERVER_DAYS)
+}
+
+/// [`issue_server_cert`] with another lifetime (tests of certificate renewal use short ones).
+///
+/// # Errors
+/// As [`issue_server_cert`].
+pub fn issue_server_cert_for_days(ca: &PemPair, hosts: &[String], days: i64) -> Result<PemPair, Error> {
     let ca_key = KeyPair::from_pem(&ca.key)?;
     let issuer = Issuer::from_ca_cert_pem(&ca.cert, ca_key)?;
     let key = KeyPair::generate()?;
@@ -160,7 +168,7 @@ pub fn issue_server_cert(ca: &PemPair, hosts: &[String]) -> Result<PemPair, Erro
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
-    validity(&mut params, SERVER_DAYS);
+    validity(&mut params, days);
     let cert = params.signed_by(&key, &issuer)?;
     Ok(PemPair { cert: format!("{}{}", cert.pem(), ca.cert), key: key.serialize_pem() })
 }

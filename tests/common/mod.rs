@@ -254,3 +254,4 @@ impl Registry {
         Some(registry)
     }
 }
+pub mod installer;

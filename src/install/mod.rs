@@ -1,0 +1,241 @@
+//! `install`, `upgrade` and `uninstall`: provision and maintain the appliance on this machine,
+//! or on another one over ssh, with the flags of the Red Hat mirror registry installer.
+//!
+//! - [`target`]: machine defaults, `--quayHostname`, local or remote
+//! - [`layout`]: data paths, binary and unit locations, markers, the config file
+//! - [`certs`]: checking, generating and renewing certificates
+//! - [`units`]: systemd units rendered from `systemd/*.in`
+//! - [`system`]: the seam to systemctl, loginctl, firewall-cmd, SELinux tools; the health wait
+//! - [`undo`]: the journal that rolls back a failed install
+//! - [`backup`]: upgrade's backup and restore
+//! - [`provision`], [`upgrade`], [`uninstall`]: the three commands on this machine
+//! - [`remote`]: the same commands on another machine
+
+pub mod backup;
+pub mod certs;
+pub mod layout;
+pub mod provision;
+pub mod remote;
+pub mod system;
+pub mod target;
+pub mod undo;
+pub mod uninstall;
+pub mod units;
+pub mod upgrade;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::account::UserName;
+use crate::cli::install::{CommonArgs, InstallArgs, PathArgs, ServeTargetArgs, TargetArgs, UninstallArgs, UpgradeArgs};
+use layout::{Layout, Scope};
+use target::{QuayHostname, Target};
+
+fn init_logging(common: &CommonArgs) {
+    use std::io::IsTerminal;
+    let level = if common.verbose { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::new(format!("mirror_registry={level}"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(!common.no_color && std::io::stderr().is_terminal())
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+fn warn_ignored(serve: &ServeTargetArgs) {
+    for (given, flag) in [
+        (serve.image_archive.is_some(), "--image-archive"),
+        (serve.ask_become_pass, "--askBecomePass"),
+        (serve.additional_args.is_some(), "--additionalArgs"),
+    ] {
+        if given {
+            tracing::warn!("{flag} has no effect: this installer needs no images, become password or ansible");
+        }
+    }
+}
+
+fn remote_of(target: &TargetArgs) -> anyhow::Result<Option<remote::Remote>> {
+    match target::resolve(target.target_hostname.as_deref(), target.target_username.as_deref()) {
+        Target::Local => Ok(None),
+        Target::Remote { host, port, user } => {
+            Ok(Some(remote::Remote::new(host, port, user, target.ssh_key.as_deref())?))
+        }
+    }
+}
+
+/// Flags passed on to the same command on a remote target.
+fn common_flags(common: &CommonArgs, paths: &PathArgs) -> Vec<String> {
+    let mut args = Vec::new();
+    if common.verbose {
+        args.push("-v".into());
+    }
+    if common.no_color {
+        args.push("--no-color".into());
+    }
+    for (value, flag) in [
+        (&paths.quay_root, "--quayRoot"),
+        (&paths.quay_storage, "--quayStorage"),
+        (&paths.sqlite_storage, "--sqliteStorage"),
+    ] {
+        if let Some(v) = value {
+            args.extend([flag.to_string(), v.display().to_string()]);
+        }
+    }
+    args
+}
+
+/// `mirror-registry install`.
+///
+/// # Errors
+/// Validation failures (nothing written) or a failed install (rolled back).
+pub fn install(args: &InstallArgs) -> anyhow::Result<()> {
+    init_logging(&args.common);
+    warn_ignored(&args.serve);
+    let user: UserName = args.init_user.parse().map_err(|e| anyhow::anyhow!("--initUser {:?}: {e}", args.init_user))?;
+    let password = provision::init_password(args)?;
+    let explicit_password = args.init_password.is_some() || args.init_password_stdin;
+    if let Some(remote) = remote_of(&args.target)? {
+        let quay =
+            args.serve.quay_hostname.clone().unwrap_or_else(|| format!("{}:{}", remote.host, target::DEFAULT_PORT));
+        let mut flags = vec!["install".to_string()];
+        flags.extend(common_flags(&args.common, &args.paths));
+        flags.extend(["--quayHostname".into(), quay, "--initUser".into(), args.init_user.clone()]);
+        if args.serve.ssl_check_skip {
+            flags.push("--sslCheckSkip".into());
+        }
+        if explicit_password {
+            flags.push("--initPasswordStdin".into());
+        }
+        let files: Vec<(&Path, &str)> = match (&args.serve.ssl_cert, &args.serve.ssl_key) {
+            (Some(c), Some(k)) => vec![(c.as_path(), "--sslCert"), (k.as_path(), "--sslKey")],
+            _ => Vec::new(),
+        };
+        return remote.run(&flags, &files, explicit_password.then_some(&password));
+    }
+    let hostname = args.target.target_hostname.clone().unwrap_or_else(target::local_hostname);
+    let quay = QuayHostname::parse(
+        &args.serve.quay_hostname.clone().unwrap_or_else(|| format!("{hostname}:{}", target::DEFAULT_PORT)),
+    )?;
+    let layout = Layout::resolve(
+        args.paths.quay_root.as_deref(),
+        args.paths.quay_storage.as_deref(),
+        args.paths.sqlite_storage.as_deref(),
+    )?;
+    let given_pair = match (&args.serve.ssl_cert, &args.serve.ssl_key) {
+        (Some(c), Some(k)) => Some((target::absolute(c)?, target::absolute(k)?)),
+        _ => None,
+    };
+    let plan = provision::Plan { layout, quay, scope: Scope::current(), user, password, given_pair };
+    provision::validate(&plan, args.serve.ssl_check_skip)?;
+    provision::run(&plan)?;
+    // The original installer's lines, which scripts parse.
+    println!("Quay installed successfully, config data is stored in {}", plan.layout.root.display());
+    println!("Quay is available at https://{} with credentials ({}, {})", plan.quay, plan.user, plan.password.expose());
+    if plan.given_pair.is_none() {
+        println!(
+            "Clients trust it with: sudo mkdir -p /etc/containers/certs.d/{q} && sudo cp {ca} /etc/containers/certs.d/{q}/ca.crt",
+            q = plan.quay,
+            ca = plan.layout.ca_dir().join("rootCA.pem").display()
+        );
+    }
+    Ok(())
+}
+
+/// Finds the config of an existing install: `<quayRoot>/quay-config/config.yaml`, else the one
+/// the installed service unit runs with.
+fn locate(quay_root: Option<&Path>, scope: Scope) -> anyhow::Result<Option<PathBuf>> {
+    let root_config = Layout::resolve(quay_root, None, None)?.config_file();
+    if root_config.exists() {
+        return Ok(Some(root_config));
+    }
+    if quay_root.is_some() {
+        return Ok(None);
+    }
+    let unit = scope.unit_dir()?.join(layout::SERVICE);
+    Ok(std::fs::read_to_string(&unit).ok().and_then(|t| units::config_of_unit(&t)).filter(|c| c.exists()))
+}
+
+/// `mirror-registry upgrade`.
+///
+/// # Errors
+/// No install found, validation failures, or a failed upgrade (after restoring its backup).
+pub fn upgrade(args: &UpgradeArgs) -> anyhow::Result<()> {
+    init_logging(&args.common);
+    warn_ignored(&args.serve);
+    if let Some(remote) = remote_of(&args.target)? {
+        let mut flags = vec!["upgrade".to_string()];
+        flags.extend(common_flags(&args.common, &args.paths));
+        if let Some(q) = &args.serve.quay_hostname {
+            flags.extend(["--quayHostname".into(), q.clone()]);
+        }
+        if args.serve.ssl_check_skip {
+            flags.push("--sslCheckSkip".into());
+        }
+        let files: Vec<(&Path, &str)> = match (&args.serve.ssl_cert, &args.serve.ssl_key) {
+            (Some(c), Some(k)) => vec![(c.as_path(), "--sslCert"), (k.as_path(), "--sslKey")],
+            _ => Vec::new(),
+        };
+        return remote.run(&flags, &files, None);
+    }
+    let scope = Scope::current();
+    let config_file = locate(args.paths.quay_root.as_deref(), scope)?.with_context(|| {
+        format!(
+            "no mirror-registry install found (no {} and no installed {}): run `mirror-registry install`",
+            Layout::resolve(args.paths.quay_root.as_deref(), None, None)
+                .map(|l| l.config_file().display().to_string())
+                .unwrap_or_default(),
+            layout::SERVICE
+        )
+    })?;
+    let existing = upgrade::Existing::load(&config_file)?;
+    upgrade::run(args, &existing, scope)
+}
+
+/// `mirror-registry uninstall`.
+///
+/// # Errors
+/// Nothing to uninstall, no answer to the prompt, or a step that failed.
+pub fn uninstall(args: &UninstallArgs) -> anyhow::Result<()> {
+    init_logging(&args.common);
+    if let Some(remote) = remote_of(&args.target)? {
+        let mut flags = vec!["uninstall".to_string()];
+        flags.extend(common_flags(&args.common, &args.paths));
+        if args.auto_approve {
+            flags.push("--autoApprove".into());
+        }
+        return remote.run(&flags, &[], None);
+    }
+    let scope = Scope::current();
+    let (mut layout, port) = match locate(args.paths.quay_root.as_deref(), scope)? {
+        Some(config_file) => {
+            let existing = upgrade::Existing::load(&config_file)?;
+            (existing.layout, Some(existing.quay.port))
+        }
+        None => (Layout::resolve(args.paths.quay_root.as_deref(), None, None)?, None),
+    };
+    if let Some(s) = &args.paths.quay_storage {
+        layout.storage = target::absolute(s)?;
+    }
+    if let Some(s) = &args.paths.sqlite_storage {
+        layout.sqlite = target::absolute(s)?;
+    }
+    let unit_exists = scope.unit_dir()?.join(layout::SERVICE).exists();
+    anyhow::ensure!(
+        unit_exists || layout.root.exists(),
+        "no mirror-registry install found: {} does not exist and no {} is installed",
+        layout.root.display(),
+        layout::SERVICE
+    );
+    let approved = args.auto_approve
+        || uninstall::ask(
+            &uninstall::prompt(&layout.root),
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+        )?;
+    uninstall::run(&layout, scope, port, approved)?;
+    println!("Quay uninstalled successfully");
+    Ok(())
+}
