@@ -21,6 +21,8 @@ struct Machine {
     dir: tempfile::TempDir,
     port: u16,
     extra_env: Vec<(String, String)>,
+    /// Run the installer under this umask (through `sh -c`).
+    umask: Option<&'static str>,
 }
 
 /// What `install` printed.
@@ -37,7 +39,7 @@ impl Machine {
     fn new() -> Machine {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home");
-        Machine { stubs: Stubs::new(), dir, port: free_port(), extra_env: Vec::new() }
+        Machine { stubs: Stubs::new(), dir, port: free_port(), extra_env: Vec::new(), umask: None }
     }
 
     fn home(&self) -> PathBuf {
@@ -53,7 +55,14 @@ impl Machine {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mirror-registry"));
+        let mut cmd = match self.umask {
+            Some(umask) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_mirror-registry")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_mirror-registry")),
+        };
         cmd.args(args)
             .env("HOME", self.home())
             .env("PATH", self.stubs.path_env())
@@ -326,7 +335,11 @@ fn rendered_units_pass_systemd_analyze_verify() {
         ("MIRROR_REGISTRY_SCOPE".into(), "system".into()),
         ("MIRROR_REGISTRY_PREFIX".into(), prefix.display().to_string()),
     ];
+    m.stubs.set_selinux();
+    m.umask = Some("027");
     m.install(&[]);
+    assert_eq!(mode(&m.root().join("quay-config")), 0o750, "the operator's umask applies");
+    assert_eq!(mode(&m.root().join("quay-config/ssl.key")), 0o600);
     let unit_dir = prefix.join("etc/systemd/system");
     assert!(prefix.join("usr/local/bin/mirror-registry").exists());
     let service = std::fs::read_to_string(unit_dir.join("mirror-registry.service")).expect("unit");
@@ -340,7 +353,11 @@ fn rendered_units_pass_systemd_analyze_verify() {
     // verify also reports problems of the host's own units; only ours matter.
     let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("mirror-registry")).collect();
     assert!(out.status.success() && ours.is_empty(), "systemd-analyze verify:\n{stdout}\n{stderr}");
-    assert!(m.stubs.calls().iter().any(|c| c == "systemctl daemon-reload"), "system scope has no --user");
+    let calls = m.stubs.calls();
+    assert!(calls.iter().any(|c| c == "systemctl daemon-reload"), "system scope has no --user: {calls:?}");
+    assert!(!calls.iter().any(|c| c.starts_with("loginctl")), "no lingering for system units: {calls:?}");
+    let restorecon = format!("restorecon -R {}", m.root().display());
+    assert!(calls.iter().any(|c| c.starts_with(&restorecon)), "SELinux labels restored: {calls:?}");
 }
 
 #[test]
@@ -477,7 +494,8 @@ fn upgrade_keeps_images_and_credentials_and_renews_expiring_certificates() {
     mirror_registry::tls::write_public(&root.join("quay-config/ssl.cert"), short.cert.as_bytes()).expect("cert");
     mirror_registry::tls::write_private(&root.join("quay-config/ssl.key"), short.key.as_bytes()).expect("key");
 
-    let out = m.run(&["upgrade", "-v", "--quayRoot", root.to_str().expect("utf-8")], "");
+    // No --quayRoot: the install is found through its service unit, as `sudo ./mirror-registry upgrade -v` does.
+    let out = m.run(&["upgrade", "-v"], "");
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "upgrade:\n{stdout}\n{stderr}");
     assert!(stdout.contains("renewed the server certificate"), "{stdout}");
@@ -524,6 +542,7 @@ fn a_failed_upgrade_restores_the_backup_and_restarts() {
 #[test]
 fn uninstall_asks_again_on_garbage_and_deletes_only_marked_directories() {
     let m = Machine::new();
+    m.stubs.set_no_firewalld();
     let root = m.root();
     let outside = m.dir.path().join("blob-volume");
     m.install(&["--quayStorage", outside.to_str().expect("utf-8")]);
@@ -534,6 +553,8 @@ fn uninstall_asks_again_on_garbage_and_deletes_only_marked_directories() {
     assert_eq!(stdout.matches("Are you sure want to delete quayRoot directory").count(), 3, "{stdout}");
     assert!(stdout.contains("Quay uninstalled successfully"));
     assert!(!root.exists() && !outside.exists(), "both marked directories deleted");
+    let calls = m.stubs.calls();
+    assert!(!calls.iter().any(|c| c.contains("-port=")), "no firewall changes without firewalld: {calls:?}");
 
     // A storage directory without the marker is never deleted.
     m.install(&["--quayStorage", outside.to_str().expect("utf-8")]);
@@ -578,6 +599,7 @@ fn remote_install_over_ssh() {
         dir: tempfile::tempdir().expect("temp dir"),
         port: m.port,
         extra_env: Vec::new(),
+        umask: None,
     };
     local.extra_env =
         vec![("PATH".into(), format!("{}:{}", wrappers.display(), std::env::var("PATH").unwrap_or_default()))];
@@ -619,4 +641,64 @@ fn remote_install_over_ssh() {
     );
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(!root.exists(), "remote uninstall deleted the data");
+}
+
+#[test]
+fn a_non_root_user_gets_user_units_and_a_binary_in_home() {
+    use std::os::unix::fs::chown;
+    let m = Machine::new();
+    let root_user = nix::unistd::geteuid().is_root();
+    let nobody = 65_534;
+    let home = m.home();
+    std::fs::set_permissions(m.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    if root_user {
+        // The scope comes from the real euid here (no MIRROR_REGISTRY_SCOPE), so drop to nobody.
+        chown(&home, Some(nobody), Some(nobody)).expect("chown home");
+        chown(m.stubs.state.path(), Some(nobody), Some(nobody)).expect("chown state");
+        std::fs::set_permissions(m.stubs.state.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    // Copies nobody can reach whatever the permissions of the checkout are.
+    let bin = m.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    std::fs::copy(env!("CARGO_BIN_EXE_mirror-registry"), bin.join("mirror-registry")).expect("copy binary");
+    for stub in std::fs::read_dir(&m.stubs.dir).expect("stubs") {
+        let stub = stub.expect("entry").path();
+        std::fs::copy(&stub, bin.join(stub.file_name().expect("name"))).expect("copy stub");
+    }
+    let exe = bin.join("mirror-registry");
+    let root = home.join("quay-install");
+    let run = |args: &[&str]| {
+        let mut cmd = if root_user {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", &home)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("STUB_STATE", m.stubs.state_env())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run")
+    };
+    // Defaults only: quayRoot is ~/quay-install.
+    let out = run(&["install", "--quayHostname", &m.quay_hostname()]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("config data is stored in {}", root.display())), "{stdout}");
+    assert!(m.unit_dir().join("mirror-registry.service").exists() && home.join(".local/bin/mirror-registry").exists());
+    let calls = m.stubs.calls();
+    assert!(calls.iter().any(|c| c.starts_with("systemctl --user enable --now")), "{calls:?}");
+    assert!(calls.iter().any(|c| c.starts_with("loginctl enable-linger")), "{calls:?}");
+    if root_user {
+        use std::os::unix::fs::MetadataExt;
+        let db = std::fs::metadata(root.join("sqlite-storage/registry.db")).expect("db");
+        assert_eq!(db.uid(), nobody, "files belong to the installing user");
+    }
+    let out = run(&["uninstall", "--autoApprove"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(!root.exists() && !m.unit_dir().join("mirror-registry.service").exists());
 }

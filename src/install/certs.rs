@@ -101,3 +101,23 @@ pub fn renew_if_expiring(layout: &Layout) -> anyhow::Result<Option<String>> {
     write_server(layout, &ca, &names)?;
     Ok(Some(format!("renewed the server certificate {} (it expired within 30 days)", layout.cert().display())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ip_hostname_becomes_an_ip_san_and_renewal_keeps_the_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let layout = Layout::resolve(Some(dir.path()), None, None).expect("layout");
+        let quay = QuayHostname::parse("10.1.2.3:8443").expect("host");
+        generate(&layout, &quay).expect("generate");
+        let (names, _) = tls::describe_cert(&layout.cert()).expect("describe");
+        assert_eq!(names, vec!["10.1.2.3".to_string(), "localhost".into()]);
+        check_given(&layout.cert(), &layout.key(), &quay, false).expect("the generated pair passes the check");
+        let other = QuayHostname::parse("registry.example").expect("host");
+        assert!(check_given(&layout.cert(), &layout.key(), &other, false).is_err());
+        check_given(&layout.cert(), &layout.key(), &other, true).expect("--sslCheckSkip");
+        assert_eq!(renew_if_expiring(&layout).expect("renew"), None, "a fresh certificate is kept");
+    }
+}
