@@ -353,6 +353,16 @@ fn rendered_units_pass_systemd_analyze_verify() {
     // verify also reports problems of the host's own units; only ours matter.
     let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("mirror-registry")).collect();
     assert!(out.status.success() && ours.is_empty(), "systemd-analyze verify:\n{stdout}\n{stderr}");
+    // The sandbox keeps systemd's exposure score at 3.0 ("OK") or below; the threshold is in tenths.
+    for unit in &units[..2] {
+        let out = Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--threshold=30"])
+            .arg(unit)
+            .output()
+            .expect("systemd-analyze security");
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "exposure of {} above 3.0:\n{stdout}\n{stderr}", unit.display());
+    }
     let calls = m.stubs.calls();
     assert!(calls.iter().any(|c| c == "systemctl daemon-reload"), "system scope has no --user: {calls:?}");
     assert!(!calls.iter().any(|c| c.starts_with("loginctl")), "no lingering for system units: {calls:?}");

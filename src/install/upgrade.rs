@@ -50,6 +50,16 @@ pub fn run(args: &UpgradeArgs, existing: &Existing, scope: Scope) -> anyhow::Res
     {
         tracing::warn!("--quayHostname {q} ignored: upgrade keeps the installed {}", existing.quay);
     }
+    for (flag, given, installed) in [
+        ("--quayStorage", &args.paths.quay_storage, &layout.storage),
+        ("--sqliteStorage", &args.paths.sqlite_storage, &layout.sqlite),
+    ] {
+        if let Some(g) = given
+            && super::target::absolute(g).ok().as_ref() != Some(installed)
+        {
+            tracing::warn!("{flag} {} ignored: upgrade keeps the installed {}", g.display(), installed.display());
+        }
+    }
     let given = args.serve.ssl_cert.as_deref().zip(args.serve.ssl_key.as_deref());
     if let Some((cert, key)) = given {
         certs::check_given(cert, key, &existing.quay, args.serve.ssl_check_skip)?;
