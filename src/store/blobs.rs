@@ -176,14 +176,14 @@ impl BlobContent for FsBlobStore {
                 let file = file.clone();
                 async move {
                     let n = usize::try_from(READ_CHUNK.min(end - pos)).unwrap_or(0);
-                    // Allocated here, on a runtime worker, not in the blocking thread: glibc
-                    // gives each thread its own arena, and buffers freed into many arenas were
-                    // the bulk of the server's peak memory during large pulls.
-                    let mut buf = vec![0u8; n];
+                    // Recycled buffers (see `buffers`), taken on a runtime worker, not in the
+                    // blocking thread: glibc gives each thread its own arena, and buffers freed
+                    // into many arenas were the bulk of the server's peak memory in large pulls.
+                    let mut buf = super::buffers::take(n);
                     tokio::task::spawn_blocking(move || {
                         use std::os::unix::fs::FileExt;
                         file.read_exact_at(&mut buf, pos)?;
-                        Ok(Bytes::from(buf))
+                        Ok(super::buffers::into_bytes(buf))
                     })
                     .await?
                 }

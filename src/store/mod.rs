@@ -11,6 +11,7 @@
 
 pub mod blob;
 pub mod blobs;
+pub mod buffers;
 pub mod db;
 pub mod fsck;
 pub mod gc;
