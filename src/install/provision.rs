@@ -190,10 +190,18 @@ fn provision(plan: &Plan, host: Host, undo: &mut Undo) -> anyhow::Result<()> {
         undo.will_write(&path)?;
         std::fs::write(&path, unit.text).with_context(|| format!("writing {}", path.display()))?;
     }
-    host.systemctl(&["daemon-reload"])?;
     if plan.scope == Scope::User {
-        host.linger(&super::target::local_user(), true)?;
+        // Lingering first: it starts the user's systemd instance when no login session has one
+        // (an install through `su` or a non-interactive ssh), which daemon-reload then needs.
+        let user = super::target::local_user();
+        if let Err(e) = host.linger(&user, true) {
+            tracing::warn!(
+                "{e:#}: the registry will stop when {user} logs out; run `sudo loginctl enable-linger {user}` to keep it running"
+            );
+        }
     }
+    host.user_manager_ready();
+    host.systemctl(&["daemon-reload"])?;
     tracing::info!("starting {SERVICE} and {GC_TIMER}");
     undo.enabled(vec![SERVICE, GC_TIMER]);
     host.systemctl(&["enable", "--now", SERVICE, GC_TIMER])?;

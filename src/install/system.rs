@@ -22,7 +22,32 @@ pub struct Host {
 impl Host {
     fn run(tool: &str, args: &[&str]) -> std::io::Result<Output> {
         tracing::debug!("running: {tool} {}", args.join(" "));
-        Command::new(tool).args(args).stdin(Stdio::null()).output()
+        let mut cmd = Command::new(tool);
+        cmd.args(args).stdin(Stdio::null());
+        // `systemctl --user` finds the user's manager through XDG_RUNTIME_DIR, which `su` and
+        // `sudo -u` do not set.
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            cmd.env("XDG_RUNTIME_DIR", user_runtime_dir());
+        }
+        cmd.output()
+    }
+
+    /// For user units: waits (up to 10 s) for the user's systemd instance that lingering has
+    /// just started. A no-op for system units, on machines not booted with systemd, and when
+    /// the runtime directory does not exist (systemctl will then say what is wrong).
+    pub fn user_manager_ready(&self) {
+        // sd_booted(): without systemd as init there is no user manager to wait for.
+        if self.scope == Scope::System || !Path::new("/run/systemd/system").exists() {
+            return;
+        }
+        let runtime = std::env::var_os("XDG_RUNTIME_DIR").map_or_else(user_runtime_dir, std::path::PathBuf::from);
+        if !runtime.exists() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !runtime.join("systemd/private").exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `systemctl [--user] ARGS`, failing with its stderr when it fails.
@@ -112,6 +137,10 @@ impl Host {
         anyhow::ensure!(out.status.success(), "restorecon failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         Ok(())
     }
+}
+
+fn user_runtime_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/run/user/{}", nix::unistd::geteuid()))
 }
 
 /// Waits until `https://<quay>/health/instance` answers 200 on this machine, trusting `ca`

@@ -69,7 +69,9 @@ impl Undo {
     /// When the existing file cannot be moved aside.
     pub fn will_write(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
         if path.exists() {
-            let saved = path.with_extension("before-install");
+            let mut saved = path.as_os_str().to_owned();
+            saved.push(".before-install");
+            let saved = PathBuf::from(saved);
             std::fs::rename(path, &saved).map_err(|e| anyhow::anyhow!("cannot move {} aside: {e}", path.display()))?;
             self.steps.push(Step::Replaced { path: path.to_path_buf(), saved });
         } else {

@@ -54,7 +54,9 @@ pub fn run(layout: &Layout, scope: Scope, port: Option<u16>, delete_data: bool) 
         }
         host.systemctl(&["daemon-reload"])?;
         if scope == Scope::User {
-            host.linger(&super::target::local_user(), false)?;
+            if let Err(e) = host.linger(&super::target::local_user(), false) {
+                tracing::warn!("{e:#}");
+            }
         }
     }
     if let Some(port) = port
