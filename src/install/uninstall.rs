@@ -53,10 +53,10 @@ pub fn run(layout: &Layout, scope: Scope, port: Option<u16>, delete_data: bool) 
             std::fs::remove_file(unit_dir.join(unit))?;
         }
         host.systemctl(&["daemon-reload"])?;
-        if scope == Scope::User {
-            if let Err(e) = host.linger(&super::target::local_user(), false) {
-                tracing::warn!("{e:#}");
-            }
+        if scope == Scope::User
+            && let Err(e) = host.linger(&super::target::local_user(), false)
+        {
+            tracing::warn!("{e:#}");
         }
     }
     if let Some(port) = port
