@@ -113,7 +113,12 @@ mod tests {
         assert!(service.contains("Type=notify") && service.contains("Alias=quay-app.service"));
         assert!(service.contains("ProtectSystem=strict") && service.contains("ProtectHome=tmpfs"));
         assert!(service.contains("ReadWritePaths=\"/root/quay install\" /data/blobs"), "{service}");
-        assert!(service.contains("WantedBy=multi-user.target") && !service.contains('@'));
+        assert!(service.contains("WantedBy=multi-user.target"));
+        for unit in &units {
+            for placeholder in ["@AFTER@", "@BIN@", "@CONFIG@", "@HARDENING@", "@WANTED_BY@"] {
+                assert!(!unit.text.contains(placeholder), "{placeholder} left in {}", unit.name);
+            }
+        }
         assert_eq!(config_of_unit(service), Some("/root/quay install/quay-config/config.yaml".into()));
         assert!(units[2].text.contains("OnCalendar=hourly"));
     }
