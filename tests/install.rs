@@ -245,6 +245,18 @@ fn rand_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_nanos()
 }
 
+/// Makes the installed binary an "older build": same program, different bytes (trailing data is
+/// ignored by the loader). Written to a new inode, as a running executable cannot be changed.
+fn age_installed_binary(binary: &Path) -> Vec<u8> {
+    let mut old = std::fs::read(binary).expect("installed binary");
+    old.extend_from_slice(b"older build");
+    let tmp = binary.with_extension("old");
+    std::fs::write(&tmp, &old).expect("write");
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::rename(&tmp, binary).expect("rename");
+    old
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
 }
@@ -504,11 +516,20 @@ fn upgrade_keeps_images_and_credentials_and_renews_expiring_certificates() {
     mirror_registry::tls::write_public(&root.join("quay-config/ssl.cert"), short.cert.as_bytes()).expect("cert");
     mirror_registry::tls::write_private(&root.join("quay-config/ssl.key"), short.key.as_bytes()).expect("key");
 
+    let binary = m.home().join(".local/bin/mirror-registry");
+    age_installed_binary(&binary);
     // No --quayRoot: the install is found through its service unit, as `sudo ./mirror-registry upgrade -v` does.
     let out = m.run(&["upgrade", "-v"], "");
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "upgrade:\n{stdout}\n{stderr}");
     assert!(stdout.contains("renewed the server certificate"), "{stdout}");
+    assert!(
+        std::fs::read(&binary).expect("binary") == std::fs::read(env!("CARGO_BIN_EXE_mirror-registry")).expect("exe"),
+        "the installed binary was replaced by this one"
+    );
+    let backups_dir = root.join("backup");
+    let old_copy = std::fs::read_dir(&backups_dir).expect("backups").next().expect("one").expect("entry").path();
+    assert!(std::fs::read(old_copy.join("mirror-registry")).expect("backed-up binary").ends_with(b"older build"));
     let (_, expires) = mirror_registry::tls::describe_cert(&root.join("quay-config/ssl.cert")).expect("describe");
     assert!(expires > std::time::SystemTime::now() + std::time::Duration::from_hours(300 * 24));
     let backups: Vec<PathBuf> =
@@ -534,6 +555,7 @@ fn a_failed_upgrade_restores_the_backup_and_restarts() {
     let root = m.root();
     let config_before = std::fs::read_to_string(root.join("quay-config/config.yaml")).expect("config");
     let binary = m.home().join(".local/bin/mirror-registry");
+    let old = age_installed_binary(&binary);
     std::fs::write(root.join("quay-config/config.yaml"), format!("{config_before}# local edit\n")).expect("edit");
 
     m.stubs.fail_next_starts(1);
@@ -545,7 +567,7 @@ fn a_failed_upgrade_restores_the_backup_and_restarts() {
         std::fs::read_to_string(root.join("quay-config/config.yaml")).expect("config").ends_with("# local edit\n"),
         "config restored as it was"
     );
-    assert!(binary.exists());
+    assert!(std::fs::read(&binary).expect("binary") == old, "the old binary is back");
     assert_eq!(pull(&m, &who, "kept"), Some(kept), "the restored registry serves the image");
 }
 
