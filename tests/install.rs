@@ -734,3 +734,23 @@ fn a_non_root_user_gets_user_units_and_a_binary_in_home() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(!root.exists() && !m.unit_dir().join("mirror-registry.service").exists());
 }
+
+#[test]
+fn a_quay_based_install_is_left_alone() {
+    let m = Machine::new();
+    let root = m.root();
+    std::fs::create_dir_all(root.join("quay-config")).expect("mkdir");
+    let quay_config = "SERVER_HOSTNAME: registry.example:8443\nDATABASE_SECRET_KEY: x\n";
+    std::fs::write(root.join("quay-config/config.yaml"), quay_config).expect("write");
+    let r = root.to_str().expect("utf-8");
+    for args in [
+        vec!["install", "--quayRoot", r, "--quayHostname", &m.quay_hostname()],
+        vec!["upgrade", "--quayRoot", r],
+        vec!["uninstall", "--quayRoot", r, "--autoApprove"],
+    ] {
+        let out = m.run(&args, "");
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success() && stderr.contains("did not make"), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(root.join("quay-config/config.yaml")).expect("kept"), quay_config);
+}

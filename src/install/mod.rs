@@ -144,6 +144,19 @@ pub fn install(args: &InstallArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses a quayRoot holding a config this installer did not write (no marker): most likely
+/// the Quay-based Red Hat mirror registry, whose config.yaml is another format entirely.
+fn refuse_foreign(layout: &Layout) -> anyhow::Result<()> {
+    if layout.config_file().exists() && layout::Marker::read(&layout.root).is_none() {
+        anyhow::bail!(
+            "{} holds an install this installer did not make (no {} marker; the Quay-based mirror registry?): remove it with the tool that made it, or use another --quayRoot (`mirror-registry mirror` can copy its images over)",
+            layout.root.display(),
+            layout::MARKER
+        );
+    }
+    Ok(())
+}
+
 /// Finds the config of an existing install: `<quayRoot>/quay-config/config.yaml`, else the one
 /// the installed service unit runs with.
 fn locate(quay_root: Option<&Path>, scope: Scope) -> anyhow::Result<Option<PathBuf>> {
@@ -190,6 +203,9 @@ pub fn upgrade(args: &UpgradeArgs) -> anyhow::Result<()> {
             layout::SERVICE
         )
     })?;
+    if let Some(root) = config_file.parent().and_then(Path::parent) {
+        refuse_foreign(&Layout::resolve(Some(root), None, None)?)?;
+    }
     let existing = upgrade::Existing::load(&config_file)?;
     upgrade::run(args, &existing, scope)
 }
@@ -211,6 +227,9 @@ pub fn uninstall(args: &UninstallArgs) -> anyhow::Result<()> {
     let scope = Scope::current();
     let (mut layout, port) = match locate(args.paths.quay_root.as_deref(), scope)? {
         Some(config_file) => {
+            if let Some(root) = config_file.parent().and_then(Path::parent) {
+                refuse_foreign(&Layout::resolve(Some(root), None, None)?)?;
+            }
             let existing = upgrade::Existing::load(&config_file)?;
             (existing.layout, Some(existing.quay.port))
         }

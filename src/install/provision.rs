@@ -64,6 +64,7 @@ pub struct Plan {
 /// The first problem found, as one line.
 pub fn validate(plan: &Plan, ssl_check_skip: bool) -> anyhow::Result<()> {
     let layout = &plan.layout;
+    super::refuse_foreign(layout)?;
     if layout.config_file().exists() || Marker::read(&layout.root).is_some() {
         anyhow::bail!(
             "mirror-registry is already installed in {} (its config is {}): run `mirror-registry upgrade` to update it, or `mirror-registry uninstall` first",
