@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::installer::{Sshd, Stubs};
+use common::podman::Podman;
 use common::{free_port, require_tool};
 use sha2::Digest as _;
 
@@ -115,56 +116,17 @@ impl Machine {
         std::fs::read_to_string(self.stubs.state.path().join("mirror-registry.service.log")).unwrap_or_default()
     }
 
+    /// Where a user-scope install puts the binary.
+    fn binary(&self) -> PathBuf {
+        self.home().join(".local/bin/mirror-registry")
+    }
+
     fn unit_dir(&self) -> PathBuf {
         self.home().join(".config/systemd/user")
     }
 
     fn ca(&self) -> PathBuf {
         self.root().join("quay-rootCA/rootCA.pem")
-    }
-}
-
-/// podman with its own config, storage and auth file under a temp dir (never the machine's).
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn new() -> Podman {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let t = dir.path();
-        std::fs::create_dir_all(t.join("tmp")).expect("tmp");
-        std::fs::write(
-            t.join("containers.conf"),
-            format!("[containers]\nnetns=\"host\"\ncgroups=\"disabled\"\n[engine]\ncgroup_manager=\"cgroupfs\"\nevents_logger=\"file\"\nevents_logfile_path=\"{0}/events.log\"\ntmp_dir=\"{0}/tmp\"\n", t.display()),
-        )
-        .expect("containers.conf");
-        std::fs::write(
-            t.join("storage.conf"),
-            format!("[storage]\ndriver=\"vfs\"\ngraphroot=\"{0}/storage\"\nrunroot=\"{0}/run\"\n", t.display()),
-        )
-        .expect("storage.conf");
-        Podman { dir }
-    }
-
-    fn login(&self, host: &str, ca: &Path, user: &str, password: &str) -> Output {
-        let certs = self.dir.path().join("certs");
-        std::fs::create_dir_all(&certs).expect("certs");
-        std::fs::copy(ca, certs.join("ca.crt")).expect("ca");
-        let t = self.dir.path();
-        let mut child = Command::new("podman")
-            .args(["login", "--cert-dir", certs.to_str().expect("utf-8"), "-u", user, "--password-stdin", host])
-            .env("CONTAINERS_CONF", t.join("containers.conf"))
-            .env("CONTAINERS_STORAGE_CONF", t.join("storage.conf"))
-            .env("REGISTRY_AUTH_FILE", t.join("auth.json"))
-            .env("TMPDIR", t.join("tmp"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("podman");
-        child.stdin.take().expect("stdin").write_all(password.as_bytes()).expect("password");
-        child.wait_with_output().expect("podman login")
     }
 }
 
@@ -289,7 +251,7 @@ fn fresh_install_serves_podman_login_refuses_a_second_install_and_uninstall_n_ke
     assert_eq!(names, vec!["localhost".to_string()]);
     let service = std::fs::read_to_string(m.unit_dir().join("mirror-registry.service")).expect("unit");
     assert!(service.contains("Type=notify") && service.contains("Alias=quay-app.service"), "{service}");
-    assert!(m.home().join(".local/bin/mirror-registry").exists(), "binary installed in ~/.local/bin");
+    assert!(m.binary().exists(), "binary installed in ~/.local/bin");
     let calls = m.stubs.calls();
     for expected in [
         "systemctl --user daemon-reload".to_string(),
@@ -326,9 +288,7 @@ fn fresh_install_serves_podman_login_refuses_a_second_install_and_uninstall_n_ke
         "Are you sure want to delete quayRoot directory {} and all storage data? [y/n]",
         root.display()
     )));
-    assert!(
-        !m.unit_dir().join("mirror-registry.service").exists() && !m.home().join(".local/bin/mirror-registry").exists()
-    );
+    assert!(!m.unit_dir().join("mirror-registry.service").exists() && !m.binary().exists());
     assert!(root.join("sqlite-storage/registry.db").exists(), "data kept after 'n'");
     let calls = m.stubs.calls();
     assert!(calls.iter().any(|c| c.starts_with("systemctl --user disable --now mirror-registry.service")), "{calls:?}");
@@ -415,7 +375,10 @@ fn custom_certificates_are_checked_against_the_hostname() {
 
     // Matching: installed as given, and the server presents it (verified against our CA).
     let who = m.install(&["--sslCert", &good_c, "--sslKey", &good_k]);
-    assert_eq!(std::fs::read_to_string(root.join("quay-config/ssl.cert")).expect("cert"), ca_chain(&good_c));
+    assert_eq!(
+        std::fs::read_to_string(root.join("quay-config/ssl.cert")).expect("cert"),
+        std::fs::read_to_string(&good_c).expect("given cert")
+    );
     assert!(!root.join("quay-rootCA/rootCA.key").exists(), "no CA generated for a given pair");
     let ca_file = pki.join("ca.pem");
     std::fs::write(&ca_file, &ca.cert).expect("ca");
@@ -428,10 +391,6 @@ fn custom_certificates_are_checked_against_the_hostname() {
 
     // The mismatching pair with --sslCheckSkip is accepted.
     m.install(&["--sslCert", &bad_c, "--sslKey", &bad_k, "--sslCheckSkip"]);
-}
-
-fn ca_chain(path: &str) -> String {
-    std::fs::read_to_string(path).expect("read")
 }
 
 #[test]
@@ -490,7 +449,7 @@ fn a_failed_install_leaves_nothing_behind() {
     assert!(!out.status.success() && stderr.contains("install failed"), "{stderr}");
     assert!(!root.exists(), "quayRoot removed");
     assert!(!m.unit_dir().join("mirror-registry.service").exists(), "units removed");
-    assert!(!m.home().join(".local/bin/mirror-registry").exists(), "binary removed");
+    assert!(!m.binary().exists(), "binary removed");
     let calls = m.stubs.calls();
     assert_eq!(calls.iter().filter(|c| *c == "systemctl --user daemon-reload").count(), 2, "{calls:?}");
     // And a retry then succeeds on the same paths.
@@ -516,7 +475,7 @@ fn upgrade_keeps_images_and_credentials_and_renews_expiring_certificates() {
     mirror_registry::tls::write_public(&root.join("quay-config/ssl.cert"), short.cert.as_bytes()).expect("cert");
     mirror_registry::tls::write_private(&root.join("quay-config/ssl.key"), short.key.as_bytes()).expect("key");
 
-    let binary = m.home().join(".local/bin/mirror-registry");
+    let binary = m.binary();
     age_installed_binary(&binary);
     // No --quayRoot: the install is found through its service unit, as `sudo ./mirror-registry upgrade -v` does.
     let out = m.run(&["upgrade", "-v"], "");
@@ -527,15 +486,13 @@ fn upgrade_keeps_images_and_credentials_and_renews_expiring_certificates() {
         std::fs::read(&binary).expect("binary") == std::fs::read(env!("CARGO_BIN_EXE_mirror-registry")).expect("exe"),
         "the installed binary was replaced by this one"
     );
-    let backups_dir = root.join("backup");
-    let old_copy = std::fs::read_dir(&backups_dir).expect("backups").next().expect("one").expect("entry").path();
-    assert!(std::fs::read(old_copy.join("mirror-registry")).expect("backed-up binary").ends_with(b"older build"));
     let (_, expires) = mirror_registry::tls::describe_cert(&root.join("quay-config/ssl.cert")).expect("describe");
     assert!(expires > std::time::SystemTime::now() + std::time::Duration::from_hours(300 * 24));
     let backups: Vec<PathBuf> =
         std::fs::read_dir(root.join("backup")).expect("backup dir").map(|e| e.expect("entry").path()).collect();
     assert_eq!(backups.len(), 1);
     assert!(backups[0].join("registry.db").exists() && backups[0].join("config.yaml").exists());
+    assert!(std::fs::read(backups[0].join("mirror-registry")).expect("backed-up binary").ends_with(b"older build"));
     assert_eq!(mode(&backups[0].join("registry.db")), 0o600);
     let calls = m.stubs.calls();
     assert!(calls.iter().any(|c| c.starts_with("systemctl --user stop mirror-registry.service")), "{calls:?}");
@@ -554,7 +511,7 @@ fn a_failed_upgrade_restores_the_backup_and_restarts() {
     let kept = push(&m, &who, "kept");
     let root = m.root();
     let config_before = std::fs::read_to_string(root.join("quay-config/config.yaml")).expect("config");
-    let binary = m.home().join(".local/bin/mirror-registry");
+    let binary = m.binary();
     let old = age_installed_binary(&binary);
     std::fs::write(root.join("quay-config/config.yaml"), format!("{config_before}# local edit\n")).expect("edit");
 

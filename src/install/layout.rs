@@ -164,12 +164,8 @@ impl Layout {
     /// `mirror-registry gc` instead, so collection shows up in the journal as its own unit.
     #[must_use]
     pub fn render_config(&self, quay: &QuayHostname, init_user: &str) -> String {
-        let listen =
-            if quay.host.contains(':') { format!("[::]:{}", quay.port) } else { format!("0.0.0.0:{}", quay.port) };
-        let mut hosts = vec![quay.host.clone()];
-        if quay.host != "localhost" {
-            hosts.push("localhost".into());
-        }
+        let listen = quay.listen_addr();
+        let hosts = super::certs::hosts(quay);
         let mut out = String::new();
         let _ = writeln!(out, "# Written by `mirror-registry install`; `upgrade` keeps it. Keys: see the README.");
         let _ = writeln!(out, "listen: {listen:?}");

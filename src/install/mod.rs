@@ -23,7 +23,7 @@ pub mod uninstall;
 pub mod units;
 pub mod upgrade;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
@@ -55,6 +55,16 @@ fn warn_ignored(serve: &ServeTargetArgs) {
             tracing::warn!("{flag} has no effect: this installer needs no images, become password or ansible");
         }
     }
+}
+
+/// `--sslCert`/`--sslKey` when both are given (clap refuses one without the other).
+fn ssl_pair(serve: &ServeTargetArgs) -> Option<(&Path, &Path)> {
+    serve.ssl_cert.as_deref().zip(serve.ssl_key.as_deref())
+}
+
+/// The certificate files a remote command needs copied along, with the flags that name them.
+fn ssl_files(serve: &ServeTargetArgs) -> Vec<(&Path, &str)> {
+    ssl_pair(serve).map(|(c, k)| vec![(c, "--sslCert"), (k, "--sslKey")]).unwrap_or_default()
 }
 
 fn remote_of(target: &TargetArgs) -> anyhow::Result<Option<remote::Remote>> {
@@ -109,11 +119,7 @@ pub fn install(args: &InstallArgs) -> anyhow::Result<()> {
         if explicit_password {
             flags.push("--initPasswordStdin".into());
         }
-        let files: Vec<(&Path, &str)> = match (&args.serve.ssl_cert, &args.serve.ssl_key) {
-            (Some(c), Some(k)) => vec![(c.as_path(), "--sslCert"), (k.as_path(), "--sslKey")],
-            _ => Vec::new(),
-        };
-        return remote.run(&flags, &files, explicit_password.then_some(&password));
+        return remote.run(&flags, &ssl_files(&args.serve), explicit_password.then_some(&password));
     }
     let hostname = args.target.target_hostname.clone().unwrap_or_else(target::local_hostname);
     let quay = QuayHostname::parse(
@@ -124,9 +130,9 @@ pub fn install(args: &InstallArgs) -> anyhow::Result<()> {
         args.paths.quay_storage.as_deref(),
         args.paths.sqlite_storage.as_deref(),
     )?;
-    let given_pair = match (&args.serve.ssl_cert, &args.serve.ssl_key) {
-        (Some(c), Some(k)) => Some((target::absolute(c)?, target::absolute(k)?)),
-        _ => None,
+    let given_pair = match ssl_pair(&args.serve) {
+        Some((c, k)) => Some((target::absolute(c)?, target::absolute(k)?)),
+        None => None,
     };
     let plan = provision::Plan { layout, quay, scope: Scope::current(), user, password, given_pair };
     provision::validate(&plan, args.serve.ssl_check_skip)?;
@@ -157,18 +163,20 @@ fn refuse_foreign(layout: &Layout) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Finds the config of an existing install: `<quayRoot>/quay-config/config.yaml`, else the one
-/// the installed service unit runs with.
-fn locate(quay_root: Option<&Path>, scope: Scope) -> anyhow::Result<Option<PathBuf>> {
-    let root_config = Layout::resolve(quay_root, None, None)?.config_file();
-    if root_config.exists() {
-        return Ok(Some(root_config));
+/// Finds and loads an existing install: `<quayRoot>/quay-config/config.yaml`, else the config
+/// the installed service unit runs with. One this installer did not make is refused.
+fn find_existing(quay_root: Option<&Path>, scope: Scope) -> anyhow::Result<Option<upgrade::Existing>> {
+    let mut config_file = Some(Layout::resolve(quay_root, None, None)?.config_file()).filter(|c| c.exists());
+    if config_file.is_none() && quay_root.is_none() {
+        let unit = scope.unit_dir()?.join(layout::SERVICE);
+        config_file =
+            std::fs::read_to_string(&unit).ok().and_then(|t| units::config_of_unit(&t)).filter(|c| c.exists());
     }
-    if quay_root.is_some() {
-        return Ok(None);
+    let Some(config_file) = config_file else { return Ok(None) };
+    if let Some(root) = config_file.parent().and_then(Path::parent) {
+        refuse_foreign(&Layout::resolve(Some(root), None, None)?)?;
     }
-    let unit = scope.unit_dir()?.join(layout::SERVICE);
-    Ok(std::fs::read_to_string(&unit).ok().and_then(|t| units::config_of_unit(&t)).filter(|c| c.exists()))
+    upgrade::Existing::load(&config_file).map(Some)
 }
 
 /// `mirror-registry upgrade`.
@@ -187,14 +195,10 @@ pub fn upgrade(args: &UpgradeArgs) -> anyhow::Result<()> {
         if args.serve.ssl_check_skip {
             flags.push("--sslCheckSkip".into());
         }
-        let files: Vec<(&Path, &str)> = match (&args.serve.ssl_cert, &args.serve.ssl_key) {
-            (Some(c), Some(k)) => vec![(c.as_path(), "--sslCert"), (k.as_path(), "--sslKey")],
-            _ => Vec::new(),
-        };
-        return remote.run(&flags, &files, None);
+        return remote.run(&flags, &ssl_files(&args.serve), None);
     }
     let scope = Scope::current();
-    let config_file = locate(args.paths.quay_root.as_deref(), scope)?.with_context(|| {
+    let existing = find_existing(args.paths.quay_root.as_deref(), scope)?.with_context(|| {
         format!(
             "no mirror-registry install found (no {} and no installed {}): run `mirror-registry install`",
             Layout::resolve(args.paths.quay_root.as_deref(), None, None)
@@ -203,10 +207,6 @@ pub fn upgrade(args: &UpgradeArgs) -> anyhow::Result<()> {
             layout::SERVICE
         )
     })?;
-    if let Some(root) = config_file.parent().and_then(Path::parent) {
-        refuse_foreign(&Layout::resolve(Some(root), None, None)?)?;
-    }
-    let existing = upgrade::Existing::load(&config_file)?;
     upgrade::run(args, &existing, scope)
 }
 
@@ -225,14 +225,8 @@ pub fn uninstall(args: &UninstallArgs) -> anyhow::Result<()> {
         return remote.run(&flags, &[], None);
     }
     let scope = Scope::current();
-    let (mut layout, port) = match locate(args.paths.quay_root.as_deref(), scope)? {
-        Some(config_file) => {
-            if let Some(root) = config_file.parent().and_then(Path::parent) {
-                refuse_foreign(&Layout::resolve(Some(root), None, None)?)?;
-            }
-            let existing = upgrade::Existing::load(&config_file)?;
-            (existing.layout, Some(existing.quay.port))
-        }
+    let (mut layout, port) = match find_existing(args.paths.quay_root.as_deref(), scope)? {
+        Some(existing) => (existing.layout, Some(existing.quay.port)),
         None => (Layout::resolve(args.paths.quay_root.as_deref(), None, None)?, None),
     };
     if let Some(s) = &args.paths.quay_storage {

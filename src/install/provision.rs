@@ -81,11 +81,7 @@ pub fn validate(plan: &Plan, ssl_check_skip: bool) -> anyhow::Result<()> {
             other.map_or_else(|| "unknown".into(), |p| p.display().to_string())
         );
     }
-    let listen = if plan.quay.host.contains(':') {
-        format!("[::]:{}", plan.quay.port)
-    } else {
-        format!("0.0.0.0:{}", plan.quay.port)
-    };
+    let listen = plan.quay.listen_addr();
     std::net::TcpListener::bind(&listen).map_err(|e| {
         anyhow::anyhow!(
             "port {} is not free ({listen}: {e}); choose another with --quayHostname {}:PORT",

@@ -59,6 +59,12 @@ impl QuayHostname {
         if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() }
     }
 
+    /// The address the registry listens on: every interface, IPv6 too when the host is IPv6.
+    #[must_use]
+    pub fn listen_addr(&self) -> String {
+        if self.host.contains(':') { format!("[::]:{}", self.port) } else { format!("0.0.0.0:{}", self.port) }
+    }
+
     /// The IP address, when the host is one.
     #[must_use]
     pub fn ip(&self) -> Option<IpAddr> {

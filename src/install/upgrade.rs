@@ -60,7 +60,7 @@ pub fn run(args: &UpgradeArgs, existing: &Existing, scope: Scope) -> anyhow::Res
             tracing::warn!("{flag} {} ignored: upgrade keeps the installed {}", g.display(), installed.display());
         }
     }
-    let given = args.serve.ssl_cert.as_deref().zip(args.serve.ssl_key.as_deref());
+    let given = super::ssl_pair(&args.serve);
     if let Some((cert, key)) = given {
         certs::check_given(cert, key, &existing.quay, args.serve.ssl_check_skip)?;
     }

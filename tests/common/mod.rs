@@ -255,3 +255,4 @@ impl Registry {
     }
 }
 pub mod installer;
+pub mod podman;
