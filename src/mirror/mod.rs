@@ -31,6 +31,7 @@ pub mod client;
 pub mod copy;
 pub mod history;
 pub mod imageset;
+pub mod operators;
 pub mod options;
 pub mod plan;
 pub mod progress;

@@ -30,6 +30,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::reference::image::ImageRef;
+
 pub use schema::{
     AdditionalImage, Channel, Chart, Content, Helm, HelmRepository, NamedImage, Operator, Package, Platform,
     ReleaseChannel,
@@ -44,6 +46,53 @@ pub const KIND: &str = "ImageSetConfiguration";
 pub const DELETE_KIND: &str = "DeleteImageSetConfiguration";
 /// `archiveSize` when the file sets none, in GiB (oc-mirror's default).
 pub const DEFAULT_ARCHIVE_SIZE_GIB: f64 = 500.0;
+
+/// Where an operator catalog comes from: an image in a registry, or an OCI layout on disk.
+///
+/// ```text
+/// registry.redhat.io/redhat/redhat-operator-index:v4.17      an image (tag, digest, or both)
+/// docker://registry.redhat.io/redhat/redhat-operator-index:v4.17
+/// oci:///home/user/catalogs/my-index                         an OCI layout directory
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogRef {
+    /// An image in a registry.
+    Image(ImageRef),
+    /// An OCI image layout directory holding one image.
+    Layout(PathBuf),
+}
+
+impl std::str::FromStr for CatalogRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CatalogRef, String> {
+        if let Some(path) = s.strip_prefix("oci://") {
+            if path.is_empty() {
+                return Err("oci:// needs the path of an OCI layout directory".into());
+            }
+            return Ok(CatalogRef::Layout(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = s.split_once("://")
+            && scheme != "docker"
+        {
+            return Err(format!("unknown transport {scheme}://: use an image reference or oci://PATH"));
+        }
+        let image: ImageRef = s.trim_start_matches("docker://").parse().map_err(|e| format!("{e}"))?;
+        if image.tag().is_none() && image.digest().is_none() {
+            return Err("a catalog image needs a tag or a digest".into());
+        }
+        Ok(CatalogRef::Image(image))
+    }
+}
+
+impl fmt::Display for CatalogRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CatalogRef::Image(i) => write!(f, "{i}"),
+            CatalogRef::Layout(p) => write!(f, "oci://{}", p.display()),
+        }
+    }
+}
 
 /// Why a configuration file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -183,17 +232,14 @@ pub fn parse(text: &str) -> Result<ImageSet, Vec<Problem>> {
 }
 
 impl ImageSet {
-    /// Sections present in the file that this version does not mirror yet (the release, operator
-    /// and helm workflows), by their key.
+    /// Sections present in the file that this version does not mirror yet (the release and helm
+    /// workflows), by their key.
     #[must_use]
     pub fn unsupported_sections(&self) -> Vec<&'static str> {
         let c = &self.content;
         let mut out = Vec::new();
         if c.platform.as_ref().is_some_and(|p| !p.channels.is_empty() || p.graph || p.release.is_some()) {
             out.push("platform");
-        }
-        if !c.operators.is_empty() {
-            out.push("operators");
         }
         if c.helm.as_ref().is_some_and(|h| !h.repositories.is_empty() || !h.local.is_empty()) {
             out.push("helm");
@@ -318,7 +364,26 @@ mirror:
         assert!((set.archive_size_gib - 4.0).abs() < f64::EPSILON);
         assert_eq!(set.content.additional_images.len(), 2);
         assert_eq!(set.blocked.len(), 1);
-        assert_eq!(set.unsupported_sections(), vec!["platform", "operators", "helm"]);
+        assert_eq!(set.unsupported_sections(), vec!["platform", "helm"]);
+    }
+
+    #[test]
+    fn catalog_references() {
+        let cases: &[(&str, &str, Result<&str, &str>)] = &[
+            ("tagged image", "registry.example/ns/index:v4.17", Ok("registry.example/ns/index:v4.17")),
+            ("docker transport", "docker://registry.example/ns/index:v1", Ok("registry.example/ns/index:v1")),
+            ("oci layout", "oci:///srv/catalog", Ok("oci:///srv/catalog")),
+            ("relative oci layout", "oci://catalog", Ok("oci://catalog")),
+            ("empty oci path", "oci://", Err("oci:// needs")),
+            ("no tag", "registry.example/ns/index", Err("tag or a digest")),
+        ];
+        for (name, input, expected) in cases {
+            match (input.parse::<CatalogRef>(), expected) {
+                (Ok(c), Ok(shown)) => assert_eq!(c.to_string(), *shown, "case {name}"),
+                (Err(e), Err(part)) => assert!(e.contains(part), "case {name}: {e}"),
+                (got, _) => panic!("case {name}: {got:?}"),
+            }
+        }
     }
 
     #[test]
@@ -385,7 +450,7 @@ mirror:
                 format!(
                     "{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n    packages:\n    - name: p\n      minVersion: 1.0.0\n      channels:\n      - name: stable\n        minVersion: 1.1.0\n"
                 ),
-                10,
+                7,
                 "mixing both filtering",
             ),
             (
@@ -413,6 +478,56 @@ mirror:
                 format!("{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n    targetCatalog: c:v2\n"),
                 6,
                 "targetCatalog: c:v2 - value is not valid",
+            ),
+            (
+                "package range with channels",
+                format!(
+                    "{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n    packages:\n    - name: p\n      minVersion: 1.0.0\n      channels:\n      - name: stable\n"
+                ),
+                7,
+                "cannot be combined with channels",
+            ),
+            (
+                "full with a package range",
+                format!(
+                    "{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n    full: true\n    packages:\n    - name: p\n      maxVersion: 2.0.0\n"
+                ),
+                8,
+                "full: true selects every bundle",
+            ),
+            (
+                "full with a channel range",
+                format!(
+                    "{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n    full: true\n    packages:\n    - name: p\n      channels:\n      - name: stable\n        minVersion: 1.0.0\n"
+                ),
+                8,
+                "full: true selects every bundle",
+            ),
+            (
+                "bundles with channels",
+                format!(
+                    "{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n    packages:\n    - name: p\n      channels:\n      - name: stable\n      bundles:\n      - name: p.v1.0.0\n"
+                ),
+                7,
+                "bundles and channels cannot be used together",
+            ),
+            (
+                "catalog without tag or digest",
+                format!("{HEADER}mirror:\n  operators:\n  - catalog: a.io/c\n"),
+                5,
+                "needs a tag or a digest",
+            ),
+            (
+                "catalog with another transport",
+                format!("{HEADER}mirror:\n  operators:\n  - catalog: dir:///tmp/x\n"),
+                5,
+                "unknown transport",
+            ),
+            (
+                "catalog that is not a reference",
+                format!("{HEADER}mirror:\n  operators:\n  - catalog: \"not a reference\"\n"),
+                5,
+                "invalid image reference",
             ),
             (
                 "invalid image name",

@@ -4,7 +4,7 @@
 //! that each problem carries a line and column.
 
 use super::Problem;
-use super::schema::{AdditionalImage, NamedImage, Operator, Platform};
+use super::schema::{AdditionalImage, NamedImage, Operator, Package, Platform};
 use crate::reference::image::ImageRef;
 use crate::reference::{RepoName, Tag};
 
@@ -31,8 +31,18 @@ pub(super) fn validate_operators(operators: &[Operator], locator: &Locator, prob
                 format!("catalog {unique:?}: duplicate found in configuration"),
             ));
         }
+        if let Err(e) = op.catalog.parse::<super::CatalogRef>() {
+            problems.push(locator.problem("catalog", &op.catalog, format!("catalog {:?}: {e}", op.catalog)));
+        }
         let mut packages = std::collections::HashSet::new();
         for pkg in &op.packages {
+            for rule in filter_conflicts(op, pkg) {
+                problems.push(locator.problem(
+                    "name",
+                    &pkg.name,
+                    format!("catalog {:?}: operator {:?}: {rule}", op.catalog, pkg.name),
+                ));
+            }
             if !packages.insert(pkg.name.as_str()) {
                 problems.push(locator.nth_problem(
                     "name",
@@ -55,19 +65,8 @@ pub(super) fn validate_operators(operators: &[Operator], locator: &Locator, prob
                     ));
                 }
             }
-            let package_filter = pkg.min_version.is_some() || pkg.max_version.is_some();
             let mut channels = std::collections::HashSet::new();
             for ch in &pkg.channels {
-                if package_filter && (ch.min_version.is_some() || ch.max_version.is_some()) {
-                    problems.push(locator.problem(
-                        "name",
-                        &ch.name,
-                        format!(
-                            "catalog {:?}: operator {:?}: mixing both filtering by minVersion/maxVersion and filtering by channel minVersion/maxVersion is not allowed",
-                            op.catalog, pkg.name
-                        ),
-                    ));
-                }
                 if !channels.insert(ch.name.as_str()) {
                     problems.push(locator.nth_problem(
                         "name",
@@ -96,6 +95,41 @@ pub(super) fn validate_operators(operators: &[Operator], locator: &Locator, prob
             }
         }
     }
+}
+
+/// The combinations of filters the oc-mirror v2 documentation rules out for one package, each as
+/// the rule it breaks. Checked at load time, so that nothing is contacted for a configuration
+/// whose meaning is unclear.
+fn filter_conflicts(op: &Operator, pkg: &Package) -> Vec<&'static str> {
+    let package_range = pkg.min_version.is_some() || pkg.max_version.is_some();
+    let channel_range = pkg.channels.iter().any(|c| c.min_version.is_some() || c.max_version.is_some());
+    let mut rules = Vec::new();
+    if package_range && channel_range {
+        rules.push(
+            "mixing both filtering by minVersion/maxVersion and filtering by channel minVersion/maxVersion is not allowed",
+        );
+    } else if package_range && !pkg.channels.is_empty() {
+        rules.push(
+            "package-level minVersion/maxVersion apply to the default channel and cannot be combined with channels; set minVersion/maxVersion on each channel instead",
+        );
+    }
+    if op.full && (package_range || channel_range) {
+        rules.push("full: true selects every bundle and cannot be combined with minVersion/maxVersion");
+    }
+    if !pkg.bundles.is_empty() {
+        if !pkg.channels.is_empty() {
+            rules.push("bundles and channels cannot be used together: bundles select exactly the bundles named");
+        }
+        if package_range {
+            rules.push(
+                "bundles and minVersion/maxVersion cannot be used together: bundles select exactly the bundles named",
+            );
+        }
+        if op.full {
+            rules.push("bundles and full: true cannot be used together: bundles select exactly the bundles named");
+        }
+    }
+    rules
 }
 
 /// The name oc-mirror uses to tell catalogs apart: the catalog reference with `targetCatalog`
