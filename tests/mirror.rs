@@ -5,65 +5,20 @@
 mod common;
 #[path = "mirror/fixtures.rs"]
 mod fixtures;
+#[path = "mirror/workspace.rs"]
+mod workspace;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{DistributionSetup, Registry};
 use fixtures::{BIG_LAYER_BYTES, Http, Source};
-
-/// Everything one mirror run keeps on disk: config, auth file, cache, working dirs.
-struct Workspace {
-    dir: tempfile::TempDir,
-}
-
-impl Workspace {
-    fn new() -> Workspace {
-        let ws = Workspace { dir: tempfile::tempdir().expect("temp dir") };
-        std::fs::write(ws.path("auth.json"), r#"{"auths":{}}"#).expect("auth file");
-        ws
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write_isc(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, format!("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\n{body}"))
-            .expect("write isc");
-        path
-    }
-
-    /// Runs `mirror-registry mirror` with the test's auth file and a cache under `cache`.
-    fn mirror(&self, cache: &str, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
-            .arg("mirror")
-            .arg("--authfile")
-            .arg(self.path("auth.json"))
-            .arg("--cache-dir")
-            .arg(self.path(cache))
-            .args(["--src-tls-verify=false", "--retry-delay", "100ms", "--retry-times", "2"])
-            .args(args)
-            .env("HOME", self.dir.path())
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("XDG_RUNTIME_DIR")
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run mirror");
-        eprintln!("--- mirror {args:?}: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        out
-    }
-}
-
-fn file_url(path: &Path) -> String {
-    format!("file://{}", path.display())
-}
+use workspace::{Workspace, file_url, stderr};
 
 fn images(names: &[String]) -> String {
     use std::fmt::Write as _;
@@ -72,10 +27,6 @@ fn images(names: &[String]) -> String {
         let _ = writeln!(s, "  - name: {n}");
     }
     s
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn tar_members(path: &Path) -> Vec<String> {

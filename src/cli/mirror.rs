@@ -78,6 +78,70 @@ pub struct MirrorArgs {
     pub v2: bool,
 }
 
+/// `mirror`: a run (flags and a destination) or a subcommand such as `list operators`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true, arg_required_else_help = true)]
+pub struct MirrorCommand {
+    /// A subcommand instead of a run.
+    #[command(subcommand)]
+    pub command: Option<MirrorSubcommand>,
+    /// The flags of a run.
+    #[command(flatten)]
+    pub args: Option<MirrorArgs>,
+}
+
+/// Subcommands of `mirror`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum MirrorSubcommand {
+    /// Show what a source offers before writing an image set configuration.
+    #[command(subcommand)]
+    List(ListCommand),
+}
+
+/// `mirror list ...`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ListCommand {
+    /// List the packages of an operator catalog, a package's channels, or a channel's versions.
+    ///
+    ///   mirror list operators --catalog registry.redhat.io/redhat/redhat-operator-index:v4.17
+    ///   mirror list operators --catalog REF --package aws-load-balancer-operator
+    ///   mirror list operators --catalog REF --package aws-load-balancer-operator --channel stable-v1
+    ///
+    /// The catalog (an image, or oci://DIR) is read through the cache (--cache-dir).
+    #[command(verbatim_doc_comment)]
+    Operators(ListOperatorsArgs),
+}
+
+/// Flags of `mirror list operators`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListOperatorsArgs {
+    /// The catalog: an image reference (tag or digest) or oci://DIR.
+    #[arg(long, value_name = "REF")]
+    pub catalog: String,
+    /// Show this package's channels and their heads.
+    #[arg(long, value_name = "NAME")]
+    pub package: Option<String>,
+    /// With --package: show this channel's versions.
+    #[arg(long, value_name = "NAME", requires = "package")]
+    pub channel: Option<String>,
+    /// Parent of the cache directory (.oc-mirror/.cache); default $OC_MIRROR_CACHE, then $HOME.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Registry credentials (as for a run).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Verify the catalog registry's certificate (--src-tls-verify=false to skip).
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub src_tls_verify: bool,
+    /// Directory of extra CA certificates (*.crt, *.pem) to trust; may be repeated.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Vec<PathBuf>,
+    /// Accepted for compatibility with `oc-mirror --v2`.
+    #[arg(long, hide = true)]
+    pub v2: bool,
+}
+
 /// The command line of the binary when it is invoked as `oc-mirror`.
 #[derive(Debug, Parser)]
 #[command(
@@ -86,9 +150,31 @@ pub struct MirrorArgs {
     about = "Mirror an image set (mirror-registry's oc-mirror v2 compatible client)"
 )]
 pub struct OcMirrorCli {
-    /// The mirror flags.
+    /// The mirror flags or subcommand.
     #[command(flatten)]
-    pub args: MirrorArgs,
+    pub mirror: MirrorCommand,
+}
+
+/// Runs `mirror`: a run, or a subcommand.
+///
+/// # Errors
+/// Whatever the command reports; a [`crate::mirror::Failed`] carries oc-mirror's exit code.
+pub fn run(command: &MirrorCommand) -> anyhow::Result<()> {
+    match (&command.command, &command.args) {
+        (Some(MirrorSubcommand::List(ListCommand::Operators(list))), _) => {
+            crate::mirror::list_operators(&crate::mirror::operators::list::Request {
+                catalog: list.catalog.clone(),
+                package: list.package.clone(),
+                channel: list.channel.clone(),
+                cache_parent: list.cache_dir.clone(),
+                authfile: list.authfile.clone(),
+                tls_verify: list.src_tls_verify,
+                cert_dirs: list.cert_dir.clone(),
+            })
+        }
+        (None, Some(args)) => crate::mirror::run(args),
+        (None, None) => anyhow::bail!("mirror needs -c FILE and a destination, or a subcommand; see --help"),
+    }
 }
 
 /// Runs `mirror` with the process's arguments, as `oc-mirror` would take them.
@@ -97,5 +183,5 @@ pub struct OcMirrorCli {
 /// Whatever the mirror run reports; a [`crate::mirror::Failed`] carries oc-mirror's exit code.
 pub fn run_as_oc_mirror() -> anyhow::Result<()> {
     let cli = OcMirrorCli::parse();
-    crate::mirror::run(&cli.args)
+    run(&cli.mirror)
 }

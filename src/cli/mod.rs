@@ -96,9 +96,11 @@ pub enum Command {
     ///   mirror-registry mirror -c isc.yaml --from file://DIR docker://REG[/ns]        disk to mirror
     ///   mirror-registry mirror -c isc.yaml --workspace file://DIR docker://REG[/ns]   mirror to mirror
     ///
+    ///   mirror-registry mirror list operators --catalog REF [--package P [--channel C]]
+    ///
     /// The same binary invoked as `oc-mirror` takes these flags directly (and ignores --v2).
     #[command(verbatim_doc_comment)]
-    Mirror(mirror::MirrorArgs),
+    Mirror(mirror::MirrorCommand),
 }
 
 /// Options of `serve`. Command-line values override the config file.
@@ -133,6 +135,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Gc(args) => crate::operate::gc(&args),
         Command::Status(args) => crate::operate::status(&args),
         Command::Fsck(args) => crate::operate::fsck(&args),
-        Command::Mirror(args) => crate::mirror::run(&args),
+        Command::Mirror(command) => mirror::run(&command),
     }
 }

@@ -11,6 +11,8 @@
 //!     _manifests/tags/<tag>/current/link                 the tag points at this manifest
 //!     _manifests/tags/<tag>/index/<alg>/<hex>/link       and has pointed at it
 //! <cache>/partial/<alg>-<hex>                            downloads in progress (resumable)
+//! <cache>/catalogs/<alg>-<hex>/                          work space of the catalog with that
+//!                                                        digest: extracted configs, rebuild files
 //! ```
 //!
 //! A blob file appears only complete and verified: it is written under `partial/`, hashed on
@@ -92,6 +94,51 @@ impl Cache {
     #[must_use]
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.v2().join(blob_relative_path(digest))
+    }
+
+    /// Work space for the operator catalog whose manifest has `digest` (never archived: only
+    /// `docker/registry/v2` goes into archives).
+    #[must_use]
+    pub fn catalog_dir(&self, digest: &Digest) -> PathBuf {
+        self.root.join("catalogs").join(format!("{}-{}", digest.algorithm().name(), digest.hex()))
+    }
+
+    /// Stores a small blob (a config) given whole, verified against `digest`, and links it into
+    /// `repo`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when `bytes` do not hash to `digest`, [`Error::Io`].
+    pub async fn put_blob(&self, repo: &RepoName, bytes: &[u8], digest: &Digest) -> Result<(), Error> {
+        if !self.has_blob(digest).await {
+            let mut writer = self.resume_blob(digest, bytes.len() as u64).await?;
+            writer.reset().await?;
+            writer.write(bytes).await?;
+            writer.commit(digest, bytes.len() as u64).await?;
+        }
+        self.link_blob(repo, digest).await
+    }
+
+    /// Stores the blob in file `source` (streamed, verified against `digest` and `size`), and
+    /// links it into `repo`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] on a mismatch, [`Error::Io`].
+    pub async fn put_blob_file(&self, repo: &RepoName, source: &Path, digest: &Digest, size: u64) -> Result<(), Error> {
+        if !self.has_blob(digest).await {
+            let mut file = tokio::fs::File::open(source).await.map_err(io_error(source))?;
+            let mut writer = self.resume_blob(digest, size).await?;
+            writer.reset().await?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut buf).await.map_err(io_error(source))?;
+                if n == 0 {
+                    break;
+                }
+                writer.write(&buf[..n]).await?;
+            }
+            writer.commit(digest, size).await?;
+        }
+        self.link_blob(repo, digest).await
     }
 
     fn partial_path(&self, digest: &Digest) -> PathBuf {

@@ -12,7 +12,8 @@
 //! | `verify` | digest verification of blob streams on the fly |
 //! | `cache` | the disk cache in the distribution filesystem layout |
 //! | `archive`, `bundle`, `history` | `mirror_NNNNNN.tar` files, what goes in them, `.history` |
-//! | `resources` | IDMS and ITMS files |
+//! | `operators` | the `operators:` source: catalogs read, filtered, rebuilt; bundles planned |
+//! | `resources` | IDMS, ITMS, CatalogSource and ClusterCatalog files |
 //! | `workflow` | the three workflows and the dry run, end to end |
 //! | `progress` | the progress display |
 //!
@@ -57,8 +58,53 @@ pub struct Failed {
 /// Anything that stops the run; [`Failed`] (inside the `anyhow::Error`) when images failed.
 pub fn run(args: &MirrorArgs) -> anyhow::Result<()> {
     let options = options::Options::from_args(args)?;
+    init_logging(&options.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(workflow::run(&options))
+}
+
+/// Runs `mirror list operators`: reads the catalog through the cache and prints the table.
+///
+/// # Errors
+/// The catalog can't be fetched or read, or has no such package or channel.
+pub fn list_operators(request: &operators::list::Request) -> anyhow::Result<()> {
+    init_logging("warn");
+    let cache = cache::Cache::new(&options::cache_dir(request.cache_parent.as_deref())?);
+    let auth = match client::AuthFile::locate(request.authfile.as_deref()) {
+        Some(path) => client::AuthFile::load(&path)?,
+        None => client::AuthFile::default(),
+    };
+    let hosts: Vec<String> = match request.catalog.parse::<imageset::CatalogRef>() {
+        Ok(imageset::CatalogRef::Image(i)) => vec![i.registry().to_string()],
+        _ => Vec::new(),
+    };
+    let config = client::TransportConfig {
+        tls_verify: request.tls_verify,
+        cert_dirs: request.cert_dirs.clone(),
+        retry: client::RetryPolicy { times: 2, delay: std::time::Duration::ZERO },
+    };
+    let pool = client::ClientPool::new(config, auth, &hosts)?;
+    let engine = copy::Engine::new(
+        copy::Endpoint::Registry(pool),
+        copy::Endpoint::Cache(cache.clone()),
+        copy::EngineOptions {
+            parallel_images: 1,
+            parallel_layers: 4,
+            retry: client::RetryPolicy { times: 2, delay: std::time::Duration::ZERO },
+            image_timeout: std::time::Duration::from_hours(1),
+        },
+        progress::Progress::new(),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let catalog = runtime.block_on(operators::read(&request.catalog, &engine, &cache))?;
+    let table = operators::list::render(&catalog, request.package.as_deref(), request.channel.as_deref())?;
+    print!("{table}");
+    Ok(())
+}
+
+fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("mirror_registry={}", options.log_level)));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("mirror_registry={level}")));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -66,6 +112,4 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<()> {
         .with_ansi(ansi)
         .with_target(false)
         .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(workflow::run(&options))
 }

@@ -77,20 +77,14 @@ impl Options {
     pub fn from_args(args: &MirrorArgs) -> Result<Options, Error> {
         let (workflow, root) = workflow(args)?;
         let since = args.since.as_deref().map(parse_date).transpose()?;
-        let cache_parent = match &args.cache_dir {
-            Some(d) => d.clone(),
-            None => std::env::var_os("OC_MIRROR_CACHE")
-                .or_else(|| std::env::var_os("HOME"))
-                .map(PathBuf::from)
-                .ok_or_else(|| flag("--cache-dir", "not given, and neither OC_MIRROR_CACHE nor HOME is set"))?,
-        };
+        let cache = cache_dir(args.cache_dir.as_deref())?;
         Ok(Options {
             config: args.config.clone(),
             workflow,
             root,
             dry_run: args.dry_run,
             since,
-            cache: cache_parent.join(".oc-mirror/.cache"),
+            cache,
             authfile: args.authfile.clone(),
             src_tls_verify: args.src_tls_verify,
             dest_tls_verify: args.dest_tls_verify,
@@ -113,6 +107,22 @@ impl Options {
     pub fn working_dir(&self) -> PathBuf {
         self.root.join("working-dir")
     }
+}
+
+/// The cache directory: `<parent>/.oc-mirror/.cache`, the parent being `--cache-dir`, else
+/// `$OC_MIRROR_CACHE`, else `$HOME` (as oc-mirror resolves it).
+///
+/// # Errors
+/// [`Error::Flag`] when none of them is set.
+pub fn cache_dir(flag_value: Option<&Path>) -> Result<PathBuf, Error> {
+    let parent = match flag_value {
+        Some(d) => d.to_path_buf(),
+        None => std::env::var_os("OC_MIRROR_CACHE")
+            .or_else(|| std::env::var_os("HOME"))
+            .map(PathBuf::from)
+            .ok_or_else(|| flag("--cache-dir", "not given, and neither OC_MIRROR_CACHE nor HOME is set"))?,
+    };
+    Ok(parent.join(".oc-mirror/.cache"))
 }
 
 fn workflow(args: &MirrorArgs) -> Result<(Workflow, PathBuf), Error> {

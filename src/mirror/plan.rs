@@ -69,6 +69,11 @@ pub struct Target {
 pub enum Category {
     /// `mirror.additionalImages`.
     Generic,
+    /// Bundle and related images of `mirror.operators`.
+    Operator,
+    /// An operator catalog image: reached by the cluster through its CatalogSource, so it is in
+    /// no IDMS or ITMS (as oc-mirror does it).
+    Catalog,
 }
 
 impl Category {
@@ -77,6 +82,7 @@ impl Category {
     pub fn name(self) -> &'static str {
         match self {
             Category::Generic => "generic",
+            Category::Operator | Category::Catalog => "operator",
         }
     }
 
@@ -85,6 +91,7 @@ impl Category {
     pub fn exit_bit(self) -> u8 {
         match self {
             Category::Generic => 8,
+            Category::Operator | Category::Catalog => 4,
         }
     }
 }
@@ -100,6 +107,16 @@ pub struct ImagePlan {
     pub destination: ImageRef,
     /// Where it came from in the configuration.
     pub category: Category,
+    /// What needs it, for error messages (`related image of bundle B of package P`); several
+    /// entries when several bundles share the image.
+    pub needed_by: Vec<String>,
+}
+
+impl ImagePlan {
+    /// Whether two entries copy the same image to the same place.
+    fn same_copy(&self, other: &ImagePlan) -> bool {
+        self.source == other.source && self.destination == other.destination && self.category == other.category
+    }
 }
 
 /// One image taken out of the plan by `blockedImages`.
@@ -132,7 +149,7 @@ pub struct PlanInput<'a> {
     pub max_nested_paths: usize,
 }
 
-/// Builds the plan.
+/// Builds the plan of `mirror.additionalImages`.
 ///
 /// # Errors
 /// [`Error`] when an image name from the configuration can't be mapped.
@@ -143,37 +160,99 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, Error> {
         let origin: ImageRef = name.parse().map_err(|source| Error::Reference { image: image.name.clone(), source })?;
         let target_repo = parse_opt::<RepoName>(image.target_repo.as_deref(), &image.name)?;
         let target_tag = parse_opt::<Tag>(image.target_tag.as_deref(), &image.name)?;
+        let mapping = Mapping { workflow: input.workflow, max_nested_paths: input.max_nested_paths };
+        let entry = mapping.map(origin, target_repo, target_tag, Category::Generic)?;
+        plan.add(entry, input.blocked);
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    /// Adds an entry unless `blocked` matches it (then it is recorded as blocked) or the plan
+    /// already copies the same image to the same place (then only its `needed_by` is merged).
+    pub fn add(&mut self, entry: ImagePlan, blocked: &[regex::Regex]) {
+        if let Some(pattern) = blocking_pattern(blocked, &entry.origin, &entry.destination) {
+            self.blocked.push(Blocked { origin: entry.origin, pattern });
+            return;
+        }
+        match self.images.iter_mut().find(|p| p.same_copy(&entry)) {
+            Some(existing) => {
+                for need in entry.needed_by {
+                    if !existing.needed_by.contains(&need) {
+                        existing.needed_by.push(need);
+                    }
+                }
+            }
+            None => self.images.push(entry),
+        }
+    }
+}
+
+/// oc-mirror's destination mapping for one workflow: where an image named in the configuration
+/// is read and written in this run.
+#[derive(Debug, Clone, Copy)]
+pub struct Mapping<'a> {
+    /// The workflow and its destination.
+    pub workflow: &'a Workflow,
+    /// `--max-nested-paths` (0 = no limit).
+    pub max_nested_paths: usize,
+}
+
+impl Mapping<'_> {
+    /// The plan entry of `origin`, renamed by `target_repo` and `target_tag` when given.
+    ///
+    /// # Errors
+    /// [`Error`] when the mapped name is not a valid reference.
+    pub fn map(
+        &self,
+        origin: ImageRef,
+        target_repo: Option<RepoName>,
+        target_tag: Option<Tag>,
+        category: Category,
+    ) -> Result<ImagePlan, Error> {
+        let name = origin.to_string();
         let repo = target_repo.unwrap_or_else(|| origin.repository().clone());
         let tag = match (target_tag, origin.tag()) {
             (Some(t), _) => t,
             (None, Some(t)) => t.clone(),
             (None, None) => digest_tag(origin.digest()),
         };
-        let cached = ImageRef::new(CACHE_REGISTRY, repo.clone(), Some(tag.clone()), None)
-            .map_err(|source| Error::Reference { image: image.name.clone(), source })?;
-        let (source, destination) = match input.workflow {
-            Workflow::MirrorToDisk => (origin.clone(), cached),
+        let (source, destination) = match self.workflow {
+            Workflow::MirrorToDisk => (origin.clone(), cache_ref(&repo, &tag, None, &name)?),
             Workflow::MirrorToMirror(target) => {
-                (origin.clone(), registry_destination(target, &repo, &tag, input.max_nested_paths, &image.name)?)
+                (origin.clone(), registry_destination(target, &repo, &tag, self.max_nested_paths, &name)?)
             }
             Workflow::DiskToMirror(target) => {
                 // Read from the cache by digest when the configuration pins one: that is what the
                 // mirror-to-disk run stored and what the cluster will ask for.
-                let source = ImageRef::new(CACHE_REGISTRY, repo.clone(), Some(tag.clone()), origin.digest().cloned())
-                    .map_err(|source| Error::Reference { image: image.name.clone(), source })?;
-                (source, registry_destination(target, &repo, &tag, input.max_nested_paths, &image.name)?)
+                let source = cache_ref(&repo, &tag, origin.digest().cloned(), &name)?;
+                (source, registry_destination(target, &repo, &tag, self.max_nested_paths, &name)?)
             }
         };
-        if let Some(pattern) = blocking_pattern(input.blocked, &origin, &destination) {
-            plan.blocked.push(Blocked { origin, pattern });
-            continue;
-        }
-        let entry = ImagePlan { origin, source, destination, category: Category::Generic };
-        if !plan.images.contains(&entry) {
-            plan.images.push(entry);
+        Ok(ImagePlan { origin, source, destination, category, needed_by: Vec::new() })
+    }
+
+    /// Where `repo:tag` goes on the destination registry (`None` for mirror to disk).
+    ///
+    /// # Errors
+    /// [`Error`] when the mapped name is not a valid reference.
+    pub fn registry_destination(&self, repo: &RepoName, tag: &Tag) -> Result<Option<ImageRef>, Error> {
+        match self.workflow {
+            Workflow::MirrorToDisk => Ok(None),
+            Workflow::MirrorToMirror(target) | Workflow::DiskToMirror(target) => {
+                registry_destination(target, repo, tag, self.max_nested_paths, repo.as_str()).map(Some)
+            }
         }
     }
-    Ok(plan)
+}
+
+/// The disk cache's name for `repo:tag` (pinned to `digest` when given).
+///
+/// # Errors
+/// [`Error::Reference`] (only for names no registry accepts).
+pub fn cache_ref(repo: &RepoName, tag: &Tag, digest: Option<Digest>, image: &str) -> Result<ImageRef, Error> {
+    ImageRef::new(CACHE_REGISTRY, repo.clone(), Some(tag.clone()), digest)
+        .map_err(|source| Error::Reference { image: image.to_string(), source })
 }
 
 fn parse_opt<T: std::str::FromStr<Err = crate::reference::Error>>(

@@ -1,5 +1,6 @@
 //! Cluster resources: `ImageDigestMirrorSet` and `ImageTagMirrorSet` files that point a cluster
-//! at the mirror, in oc-mirror v2's format.
+//! at the mirror, and the `CatalogSource` and `ClusterCatalog` of each mirrored operator catalog,
+//! in oc-mirror v2's format.
 //!
 //! ```yaml
 //! ---
@@ -113,10 +114,120 @@ pub fn write(dir: &Path, images: &[&ImagePlan], repository_scope: bool) -> Resul
     Ok(written)
 }
 
+/// A mirrored catalog, as its CatalogSource and ClusterCatalog name it.
+#[derive(Debug, Clone)]
+pub struct CatalogResource {
+    /// The catalog image on the mirror, by digest (`REG/ns/index@sha256:…`).
+    pub image: String,
+    /// Its repository on the mirror (the last component names the resources).
+    pub repository: String,
+    /// Its tag on the mirror.
+    pub tag: String,
+    /// `targetCatalogSourceTemplate`: a CatalogSource whose other fields are kept.
+    pub template: Option<PathBuf>,
+}
+
+/// The resource name `<prefix>-<repository's last component>-<tag>`, made a valid DNS-1035
+/// label the way oc-mirror does it (lower case, other characters `-`, the tag cut to 12).
+#[must_use]
+pub fn catalog_resource_name(prefix: &str, repository: &str, tag: &str) -> String {
+    let last = repository.rsplit('/').next().unwrap_or(repository);
+    let suffix: String = tag
+        .chars()
+        .take(12)
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '-' }
+        })
+        .collect();
+    let suffix = if suffix.is_empty() { "0".to_string() } else { suffix };
+    format!("{prefix}-{last}-{suffix}")
+}
+
+/// Reads a `targetCatalogSourceTemplate`: a CatalogSource (`operators.coreos.com/v1alpha1`) of
+/// source type grpc (or none) without a `configMap`.
+///
+/// # Errors
+/// A one-line message saying what is wrong with the file.
+pub fn read_catalog_source_template(path: &Path) -> Result<serde_yaml::Mapping, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let serde_yaml::Value::Mapping(map) = value else {
+        return Err(format!("{}: not a CatalogSource (a YAML mapping)", path.display()));
+    };
+    let field = |k: &str| map.get(k).and_then(serde_yaml::Value::as_str).unwrap_or_default().to_string();
+    if field("apiVersion") != "operators.coreos.com/v1alpha1" || field("kind") != "CatalogSource" {
+        return Err(format!(
+            "{}: not a CatalogSource: expected apiVersion operators.coreos.com/v1alpha1 and kind CatalogSource",
+            path.display()
+        ));
+    }
+    let spec = map.get("spec");
+    let source_type = spec.and_then(|s| s.get("sourceType")).and_then(serde_yaml::Value::as_str);
+    if source_type.is_some_and(|t| t != "grpc") {
+        return Err(format!("{}: the CatalogSource template must be of sourceType grpc", path.display()));
+    }
+    if spec.and_then(|s| s.get("configMap")).is_some() {
+        return Err(format!("{}: the CatalogSource template must not name a configMap", path.display()));
+    }
+    Ok(map)
+}
+
+/// Writes `cs-<catalog>-<tag>.yaml` (CatalogSource) and `cc-<catalog>-<tag>.yaml`
+/// (ClusterCatalog, OLM v1) into `dir` for each catalog; returns the files written.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Render`] (a template that can't be read is a render error).
+pub fn write_catalogs(dir: &Path, catalogs: &[CatalogResource]) -> Result<Vec<PathBuf>, Error> {
+    use serde_yaml::{Mapping, Value};
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    let mut written = Vec::new();
+    for c in catalogs {
+        let cs_name = catalog_resource_name("cs", &c.repository, &c.tag);
+        let mut cs = match &c.template {
+            Some(t) => read_catalog_source_template(t).map_err(|e| Error::Render("CatalogSource", e))?,
+            None => Mapping::new(),
+        };
+        cs.insert("apiVersion".into(), "operators.coreos.com/v1alpha1".into());
+        cs.insert("kind".into(), "CatalogSource".into());
+        let mut metadata = match cs.remove("metadata") {
+            Some(Value::Mapping(m)) => m,
+            _ => Mapping::new(),
+        };
+        metadata.insert("name".into(), cs_name.clone().into());
+        metadata.insert("namespace".into(), "openshift-marketplace".into());
+        cs.insert("metadata".into(), Value::Mapping(metadata));
+        let mut spec = match cs.remove("spec") {
+            Some(Value::Mapping(m)) => m,
+            _ => Mapping::new(),
+        };
+        spec.insert("sourceType".into(), "grpc".into());
+        spec.insert("image".into(), c.image.clone().into());
+        cs.insert("spec".into(), Value::Mapping(spec));
+
+        let cc_name = catalog_resource_name("cc", &c.repository, &c.tag);
+        let cc = serde_json::json!({
+            "apiVersion": "olm.operatorframework.io/v1",
+            "kind": "ClusterCatalog",
+            "metadata": {"name": cc_name},
+            "spec": {"source": {"type": "Image", "image": {"ref": c.image}}},
+        });
+        for (name, text) in [
+            (cs_name, serde_yaml::to_string(&cs).map_err(|e| Error::Render("CatalogSource", e.to_string()))?),
+            (cc_name, serde_yaml::to_string(&cc).map_err(|e| Error::Render("ClusterCatalog", e.to_string()))?),
+        ] {
+            let path = dir.join(format!("{name}.yaml"));
+            std::fs::write(&path, text).map_err(|source| Error::Io { path: path.clone(), source })?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
 fn scope(images: &[&ImagePlan], repository_scope: bool) -> (Scoped, Scoped) {
     let mut digests = Scoped::new();
     let mut tags = Scoped::new();
-    for image in images {
+    for image in images.iter().filter(|i| i.category != Category::Catalog) {
         let (source, mirror) = scopes(&image.origin, &image.destination, repository_scope);
         if image.origin.digest().is_some() {
             digests.entry(image.category).or_default().entry(source.clone()).or_default().insert(mirror.clone());
@@ -194,6 +305,7 @@ mod tests {
             source: origin.parse().expect("origin"),
             destination: destination.parse().expect("destination"),
             category: Category::Generic,
+            needed_by: Vec::new(),
         }
     }
 
@@ -216,6 +328,74 @@ mod tests {
             let got = scopes(&p.origin, &p.destination, repo_scope);
             assert_eq!((got.0.as_str(), got.1.as_str()), (src, mirror), "case {name}");
         }
+    }
+
+    #[test]
+    fn catalog_resource_names_are_dns_labels() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            ("tag with dots", "redhat/redhat-operator-index", "v4.17", "cs-redhat-operator-index-v4-17"),
+            ("long tag cut to 12", "ns/cat", "sha256-0123456789abcdef", "cs-cat-sha256-01234"),
+            ("upper case", "cat", "V1_X", "cs-cat-v1-x"),
+        ];
+        for (name, repo, tag, expected) in cases {
+            assert_eq!(catalog_resource_name("cs", repo, tag), *expected, "case {name}");
+        }
+    }
+
+    #[test]
+    fn catalog_sources_merge_their_template() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let template = dir.path().join("cs.yaml");
+        std::fs::write(
+            &template,
+            "apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\nmetadata:\n  name: x\n  labels: {team: a}\nspec:\n  displayName: Mine\n  updateStrategy:\n    registryPoll: {interval: 30m}\n",
+        )
+        .expect("template");
+        let catalog = CatalogResource {
+            image: format!("m.io/ns/index@sha256:{HEX}"),
+            repository: "ns/index".into(),
+            tag: "v1.0".into(),
+            template: Some(template),
+        };
+        let written = write_catalogs(&dir.path().join("out"), &[catalog]).expect("write");
+        let names: Vec<String> =
+            written.iter().map(|p| p.file_name().expect("name").to_string_lossy().into_owned()).collect();
+        assert_eq!(names, vec!["cs-index-v1-0.yaml", "cc-index-v1-0.yaml"]);
+        let cs: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&written[0]).expect("read")).expect("yaml");
+        assert_eq!(cs["metadata"]["name"].as_str(), Some("cs-index-v1-0"));
+        assert_eq!(cs["metadata"]["namespace"].as_str(), Some("openshift-marketplace"));
+        assert_eq!(cs["metadata"]["labels"]["team"].as_str(), Some("a"));
+        assert_eq!(cs["spec"]["sourceType"].as_str(), Some("grpc"));
+        assert_eq!(cs["spec"]["displayName"].as_str(), Some("Mine"));
+        assert_eq!(cs["spec"]["updateStrategy"]["registryPoll"]["interval"].as_str(), Some("30m"));
+        assert_eq!(cs["spec"]["image"].as_str(), Some(format!("m.io/ns/index@sha256:{HEX}").as_str()));
+        let cc: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&written[1]).expect("read")).expect("yaml");
+        assert_eq!(cc["kind"].as_str(), Some("ClusterCatalog"));
+        assert_eq!(cc["spec"]["source"]["image"]["ref"].as_str(), Some(format!("m.io/ns/index@sha256:{HEX}").as_str()));
+    }
+
+    #[test]
+    fn bad_catalog_source_templates_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cases: &[(&str, &str, &str)] = &[
+            ("wrong kind", "apiVersion: v1\nkind: ConfigMap\n", "not a CatalogSource"),
+            (
+                "configMap source",
+                "apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\nspec: {sourceType: configmap}\n",
+                "sourceType grpc",
+            ),
+            ("not yaml", "a: [", "did not find"),
+        ];
+        for (name, text, message) in cases {
+            let path = dir.path().join("t.yaml");
+            std::fs::write(&path, text).expect("write");
+            let e = read_catalog_source_template(&path).expect_err(name);
+            assert!(e.contains(message), "case {name}: {e}");
+        }
+        let missing = read_catalog_source_template(&dir.path().join("absent.yaml")).expect_err("missing");
+        assert!(missing.contains("absent.yaml"), "{missing}");
     }
 
     #[test]

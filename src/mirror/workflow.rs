@@ -13,8 +13,7 @@
 //! ```
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -22,14 +21,29 @@ use super::cache::Cache;
 use super::client::{AuthFile, ClientPool, TransportConfig};
 use super::copy::{Endpoint, Engine, EngineOptions, ImageOutcome};
 use super::history::History;
-use super::imageset::{self, ImageSet, Kind};
+use super::imageset::{self, CatalogRef, ImageSet, Kind};
+use super::operators::{self, Fetch, Prepared};
 use super::options::Options;
-use super::plan::{self, ImagePlan, Plan, PlanInput, Target, Workflow};
+use super::plan::{self, Category, ImagePlan, Mapping, Plan, PlanInput, Target, Workflow};
 use super::progress::Progress;
+use super::resources::CatalogResource;
 use super::{Failed, archive, bundle, resources};
 
 /// Exit bit of a generic failure.
 const EXIT_GENERIC: u8 = 1;
+/// Exit bit of operator failures.
+const EXIT_OPERATOR: u8 = 4;
+
+/// What one run copies: the images of every source, and the operator catalogs, which are copied
+/// after everything else (a cluster must never see a catalog whose bundles are missing).
+struct Work {
+    plan: Plan,
+    catalogs: Vec<Prepared>,
+    /// The catalogs' plan entries, in the order of `catalogs`.
+    catalog_plans: Vec<ImagePlan>,
+    /// Exit bits of what failed while planning.
+    code: u8,
+}
 
 /// Runs the workflow the options describe.
 ///
@@ -54,27 +68,30 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         tracing::error!("mirror.{section}: not supported by this version yet; its images are not mirrored");
         code |= match section {
             "platform" => 2,
-            "operators" => 4,
             "helm" => 16,
             _ => EXIT_GENERIC,
         };
     }
-    let plan = plan::build(&PlanInput {
-        additional_images: &set.content.additional_images,
-        blocked: &set.blocked,
-        workflow: &options.workflow,
-        max_nested_paths: options.max_nested_paths,
-    })?;
-    for blocked in &plan.blocked {
+    if let Workflow::DiskToMirror(_) = &options.workflow
+        && (!options.dry_run || !set.content.operators.is_empty())
+    {
+        // Catalogs are read from the cache, so the archives are unpacked before planning.
+        let (from, cache_root) = (options.root.clone(), options.cache.clone());
+        let extracted = tokio::task::spawn_blocking(move || archive::extract(&from, &cache_root)).await??;
+        tracing::info!(archives = extracted.archives, blobs = extracted.blobs, "archives extracted and verified");
+    }
+    let work = plan_work(options, &set).await?;
+    code |= work.code;
+    for blocked in &work.plan.blocked {
         tracing::info!(image = %blocked.origin, pattern = %blocked.pattern, "skipped: matches blockedImages");
     }
     if options.dry_run {
-        dry_run(options, &plan).await?;
+        dry_run(options, &work).await?;
     } else {
         code |= match &options.workflow {
-            Workflow::MirrorToMirror(target) => mirror_to_mirror(options, target, &plan).await?,
-            Workflow::MirrorToDisk => mirror_to_disk(options, &set, &plan).await?,
-            Workflow::DiskToMirror(target) => disk_to_mirror(options, target, &plan).await?,
+            Workflow::MirrorToMirror(target) => mirror_to_mirror(options, target, &work).await?,
+            Workflow::MirrorToDisk => mirror_to_disk(options, &set, &work).await?,
+            Workflow::DiskToMirror(target) => disk_to_mirror(options, target, &work).await?,
         };
     }
     if code == 0 {
@@ -85,6 +102,68 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     }
 }
 
+/// Plans every source: additional images, then each operator catalog (fetched, selected and
+/// rebuilt in the cache) with its bundle and related images.
+async fn plan_work(options: &Options, set: &ImageSet) -> anyhow::Result<Work> {
+    let mapping = Mapping { workflow: &options.workflow, max_nested_paths: options.max_nested_paths };
+    let plan = plan::build(&PlanInput {
+        additional_images: &set.content.additional_images,
+        blocked: &set.blocked,
+        workflow: &options.workflow,
+        max_nested_paths: options.max_nested_paths,
+    })?;
+    let mut work = Work { plan, catalogs: Vec::new(), catalog_plans: Vec::new(), code: 0 };
+    if set.content.operators.is_empty() {
+        return Ok(work);
+    }
+    let cache = Cache::new(&options.cache);
+    let online = match &options.workflow {
+        Workflow::DiskToMirror(_) => None,
+        Workflow::MirrorToMirror(_) | Workflow::MirrorToDisk => {
+            let hosts: Vec<String> = set
+                .content
+                .operators
+                .iter()
+                .filter_map(|o| match o.catalog.parse::<CatalogRef>() {
+                    Ok(CatalogRef::Image(i)) => Some(i.registry().to_string()),
+                    _ => None,
+                })
+                .collect();
+            let pool = client_pool(options, options.src_tls_verify, &hosts, &auth_file(options)?)?;
+            Some(engine(options, Endpoint::Registry(pool), Endpoint::Cache(cache.clone())))
+        }
+    };
+    let fetch = online.as_ref().map_or(Fetch::Offline, Fetch::Online);
+    for operator in &set.content.operators {
+        let prepared = match operators::prepare(operator, &fetch, &cache).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("{}", operators::error_chain(&e));
+                write_error_log(
+                    &options.working_dir(),
+                    &[format!("error mirroring catalog {}: {}", operator.catalog, operators::error_chain(&e))],
+                )?;
+                work.code |= EXIT_OPERATOR;
+                continue;
+            }
+        };
+        let bundles = prepared.selection.bundles().count();
+        tracing::info!(catalog = %prepared.origin, packages = prepared.selection.packages.len(), bundles, "catalog filtered");
+        let failures = operators::plan_bundles(&prepared, &mapping, &set.blocked, &mut work.plan);
+        if !failures.is_empty() {
+            for f in &failures {
+                tracing::error!("{f}");
+            }
+            write_error_log(&options.working_dir(), &failures)?;
+            work.code |= EXIT_OPERATOR;
+        }
+        let destination = mapping.registry_destination(&prepared.repo, &prepared.tag)?;
+        work.catalog_plans.push(prepared.catalog_plan(destination));
+        work.catalogs.push(prepared);
+    }
+    Ok(work)
+}
+
 fn auth_file(options: &Options) -> anyhow::Result<AuthFile> {
     match AuthFile::locate(options.authfile.as_deref()) {
         Some(path) => Ok(AuthFile::load(&path)?),
@@ -92,23 +171,21 @@ fn auth_file(options: &Options) -> anyhow::Result<AuthFile> {
     }
 }
 
+fn client_pool(options: &Options, tls_verify: bool, hosts: &[String], auth: &AuthFile) -> anyhow::Result<ClientPool> {
+    let config = TransportConfig { tls_verify, cert_dirs: options.cert_dirs.clone(), retry: options.retry };
+    let mut hosts = hosts.to_vec();
+    hosts.sort();
+    hosts.dedup();
+    Ok(ClientPool::new(config, auth.clone(), &hosts)?)
+}
+
 fn source_pool(options: &Options, plan: &Plan, auth: &AuthFile) -> anyhow::Result<ClientPool> {
-    let hosts: BTreeSet<String> = plan.images.iter().map(|p| p.source.registry().to_string()).collect();
-    let config = TransportConfig {
-        tls_verify: options.src_tls_verify,
-        cert_dirs: options.cert_dirs.clone(),
-        retry: options.retry,
-    };
-    Ok(ClientPool::new(config, auth.clone(), &hosts.into_iter().collect::<Vec<_>>())?)
+    let hosts: Vec<String> = plan.images.iter().map(|p| p.source.registry().to_string()).collect();
+    client_pool(options, options.src_tls_verify, &hosts, auth)
 }
 
 fn destination_pool(options: &Options, registry: &str, auth: &AuthFile) -> anyhow::Result<ClientPool> {
-    let config = TransportConfig {
-        tls_verify: options.dest_tls_verify,
-        cert_dirs: options.cert_dirs.clone(),
-        retry: options.retry,
-    };
-    Ok(ClientPool::new(config, auth.clone(), &[registry.to_string()])?)
+    client_pool(options, options.dest_tls_verify, &[registry.to_string()], auth)
 }
 
 fn engine(options: &Options, source: Endpoint, sink: Endpoint) -> Engine {
@@ -125,29 +202,41 @@ fn engine(options: &Options, source: Endpoint, sink: Endpoint) -> Engine {
     )
 }
 
-async fn mirror_to_mirror(options: &Options, target: &Target, plan: &Plan) -> anyhow::Result<u8> {
+async fn mirror_to_mirror(options: &Options, target: &Target, work: &Work) -> anyhow::Result<u8> {
     let auth = auth_file(options)?;
     let engine = engine(
         options,
-        Endpoint::Registry(source_pool(options, plan, &auth)?),
+        Endpoint::Registry(source_pool(options, &work.plan, &auth)?),
         Endpoint::Registry(destination_pool(options, &target.registry, &auth)?),
     );
-    let outcomes = engine.copy_all(&plan.images).await;
+    let mut outcomes = engine.copy_all(&work.plan.images).await;
     summarize(&engine, &outcomes);
-    write_resources(options, &succeeded(&outcomes))?;
+    if !work.catalog_plans.is_empty() {
+        let catalogs = self::engine(
+            options,
+            Endpoint::Cache(Cache::new(&options.cache)),
+            Endpoint::Registry(destination_pool(options, &target.registry, &auth)?),
+        );
+        let pushed = catalogs.copy_all(&work.catalog_plans).await;
+        summarize(&catalogs, &pushed);
+        outcomes.extend(pushed);
+    }
+    write_resources(options, &succeeded(&outcomes), &work.catalogs)?;
     report_failures(&options.working_dir(), &outcomes)
 }
 
-async fn mirror_to_disk(options: &Options, set: &ImageSet, plan: &Plan) -> anyhow::Result<u8> {
+async fn mirror_to_disk(options: &Options, set: &ImageSet, work: &Work) -> anyhow::Result<u8> {
     let auth = auth_file(options)?;
     let cache = Cache::new(&options.cache);
     let engine =
-        engine(options, Endpoint::Registry(source_pool(options, plan, &auth)?), Endpoint::Cache(cache.clone()));
-    let outcomes = engine.copy_all(&plan.images).await;
+        engine(options, Endpoint::Registry(source_pool(options, &work.plan, &auth)?), Endpoint::Cache(cache.clone()));
+    let outcomes = engine.copy_all(&work.plan.images).await;
     summarize(&engine, &outcomes);
     let code = report_failures(&options.working_dir(), &outcomes)?;
 
-    let mirrored = succeeded(&outcomes);
+    // The catalogs are in the cache already (prepared there): archive them with the images.
+    let mut mirrored = succeeded(&outcomes);
+    mirrored.extend(work.catalog_plans.iter());
     let blobs = bundle::blobs_of(&cache, &mirrored).await?;
     let history = History::new(&options.working_dir());
     let previous = history.read(options.since)?;
@@ -174,36 +263,35 @@ async fn mirror_to_disk(options: &Options, set: &ImageSet, plan: &Plan) -> anyho
     Ok(code)
 }
 
-async fn disk_to_mirror(options: &Options, target: &Target, plan: &Plan) -> anyhow::Result<u8> {
-    let (from, cache_root) = (options.root.clone(), options.cache.clone());
-    let extracted = tokio::task::spawn_blocking(move || archive::extract(&from, &cache_root)).await??;
-    tracing::info!(archives = extracted.archives, blobs = extracted.blobs, "archives extracted and verified");
+async fn disk_to_mirror(options: &Options, target: &Target, work: &Work) -> anyhow::Result<u8> {
     let auth = auth_file(options)?;
     let engine = engine(
         options,
         Endpoint::Cache(Cache::new(&options.cache)),
         Endpoint::Registry(destination_pool(options, &target.registry, &auth)?),
     );
-    let outcomes = engine.copy_all(&plan.images).await;
+    let mut outcomes = engine.copy_all(&work.plan.images).await;
+    outcomes.extend(engine.copy_all(&work.catalog_plans).await);
     summarize(&engine, &outcomes);
-    write_resources(options, &succeeded(&outcomes))?;
+    write_resources(options, &succeeded(&outcomes), &work.catalogs)?;
     report_failures(&options.working_dir(), &outcomes)
 }
 
-async fn dry_run(options: &Options, plan: &Plan) -> anyhow::Result<()> {
+async fn dry_run(options: &Options, work: &Work) -> anyhow::Result<()> {
     let dir = options.working_dir().join("dry-run");
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let all: Vec<&ImagePlan> = work.plan.images.iter().chain(&work.catalog_plans).collect();
     let line = |p: &ImagePlan| format!("docker://{}=docker://{}\n", p.source, p.destination);
-    let mapping: String = plan.images.iter().map(line).collect();
+    let mapping: String = all.iter().map(|p| line(p)).collect();
     std::fs::write(dir.join("mapping.txt"), mapping)?;
     match &options.workflow {
         Workflow::MirrorToDisk => {
             let cache = Cache::new(&options.cache);
             let mut missing = String::new();
-            for p in &plan.images {
+            for p in &all {
                 if cache.get_manifest(p.destination.repository(), &p.destination.reference()).await.is_err() {
                     missing.push_str(&line(p));
                 }
@@ -213,16 +301,16 @@ async fn dry_run(options: &Options, plan: &Plan) -> anyhow::Result<()> {
                 std::fs::write(dir.join("missing.txt"), missing)?;
                 tracing::warn!(
                     "{count}/{} images are not in the cache yet: see {}",
-                    plan.images.len(),
+                    all.len(),
                     dir.join("missing.txt").display()
                 );
             }
         }
         Workflow::MirrorToMirror(_) | Workflow::DiskToMirror(_) => {
-            write_resources(options, &plan.images.iter().collect::<Vec<_>>())?;
+            write_resources(options, &all, &work.catalogs)?;
         }
     }
-    tracing::info!(images = plan.images.len(), mapping = %dir.join("mapping.txt").display(), "dry run: nothing copied");
+    tracing::info!(images = all.len(), mapping = %dir.join("mapping.txt").display(), "dry run: nothing copied");
     Ok(())
 }
 
@@ -230,14 +318,30 @@ fn succeeded(outcomes: &[ImageOutcome]) -> Vec<&ImagePlan> {
     outcomes.iter().filter(|o| o.result.is_ok()).map(|o| &o.plan).collect()
 }
 
-fn write_resources(options: &Options, images: &[&ImagePlan]) -> anyhow::Result<()> {
+fn write_resources(options: &Options, images: &[&ImagePlan], catalogs: &[Prepared]) -> anyhow::Result<()> {
+    let dir = options.working_dir().join("cluster-resources");
     if images.is_empty() {
-        tracing::info!("nothing mirrored: no IDMS or ITMS written");
+        tracing::info!("nothing mirrored: no cluster resources written");
         return Ok(());
     }
-    let dir = options.working_dir().join("cluster-resources");
     let written = resources::write(&dir, images, options.max_nested_paths > 0)?;
     for file in [written.idms, written.itms].into_iter().flatten() {
+        tracing::info!(file = %file.display(), "cluster resource written");
+    }
+    // A catalog gets its CatalogSource once it is on the mirror, by the digest it has there.
+    let pushed: Vec<CatalogResource> = catalogs
+        .iter()
+        .filter_map(|c| {
+            let plan = images.iter().find(|i| i.category == Category::Catalog && i.source == c.cached)?;
+            Some(CatalogResource {
+                image: format!("{}@{}", plan.destination.name(), c.digest()),
+                repository: plan.destination.repository().to_string(),
+                tag: c.tag.to_string(),
+                template: c.operator.target_catalog_source_template.as_ref().map(PathBuf::from),
+            })
+        })
+        .collect();
+    for file in resources::write_catalogs(&dir, &pushed)? {
         tracing::info!(file = %file.display(), "cluster resource written");
     }
     Ok(())
@@ -265,24 +369,45 @@ fn report_failures(working_dir: &Path, outcomes: &[ImageOutcome]) -> anyhow::Res
     if failed.is_empty() {
         return Ok(0);
     }
-    let mut text = String::new();
+    let mut lines = Vec::new();
     let mut code = 0;
     for o in &failed {
         if let Err(e) = &o.result {
-            let mut chain = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                let _ = write!(chain, ": {s}");
-                source = s.source();
+            let needed_by =
+                if o.plan.needed_by.is_empty() { String::new() } else { format!(" ({})", o.plan.needed_by.join("; ")) };
+            let line = format!(
+                "error mirroring image docker://{}{needed_by} error: {}",
+                o.plan.origin,
+                operators::error_chain(e)
+            );
+            if !o.plan.needed_by.is_empty() {
+                tracing::error!("{line}");
             }
-            let _ = writeln!(text, "error mirroring image docker://{} error: {chain}", o.plan.origin);
+            lines.push(line);
         }
         code |= o.plan.category.exit_bit();
     }
-    let format = time::macros::format_description!("[year][month][day]_[hour][minute][second]");
-    let stamp = time::OffsetDateTime::now_utc().format(&format).unwrap_or_default();
-    let path = working_dir.join("logs").join(format!("mirroring_errors_{stamp}.txt"));
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    let path = write_error_log(working_dir, &lines)?;
     tracing::error!("{} of {} images failed; the errors are in {}", failed.len(), outcomes.len(), path.display());
     Ok(code)
+}
+
+/// Appends `lines` to this run's `logs/mirroring_errors_<time>.txt`; returns its path.
+fn write_error_log(working_dir: &Path, lines: &[String]) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    static STAMP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let stamp = STAMP.get_or_init(|| {
+        let format = time::macros::format_description!("[year][month][day]_[hour][minute][second]");
+        time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
+    });
+    let path = working_dir.join("logs").join(format!("mirroring_errors_{stamp}.txt"));
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    for line in lines {
+        writeln!(file, "{line}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(path)
 }

@@ -21,6 +21,7 @@
 //! umoci/hello:v1                  built by umoci (manifest without mediaType)
 //! big/layer:v1                    one 200 MiB layer
 //! ```
+#![allow(dead_code)] // tests/mirror.rs and tests/mirror_operators.rs use different parts
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -267,6 +268,13 @@ impl Http {
         Some((format!("sha256:{}", hex::encode(hasher.finalize())), total))
     }
 
+    /// A blob's bytes (small blobs only).
+    pub fn blob(&self, repo: &str, digest: &str) -> Vec<u8> {
+        let r = self.req(reqwest::Method::GET, &format!("/v2/{repo}/blobs/{digest}")).send().expect("GET blob");
+        assert!(r.status().is_success(), "GET blob {repo}@{digest}: {}", r.status());
+        r.bytes().expect("blob body").to_vec()
+    }
+
     pub fn catalog(&self) -> Vec<String> {
         let r = self.req(reqwest::Method::GET, "/v2/_catalog?n=1000").send().expect("catalog");
         let v: serde_json::Value = r.json().expect("catalog json");
@@ -278,7 +286,7 @@ impl Http {
         out
     }
 
-    fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+    pub fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let digest = sha256(data);
         // distribution 2.8 has no single-request upload: open a session, then PUT the content.
         let r = self.req(reqwest::Method::POST, &format!("/v2/{repo}/blobs/uploads/")).send().expect("start upload");
@@ -295,7 +303,7 @@ impl Http {
         digest
     }
 
-    fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, data: &[u8]) -> String {
+    pub fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, data: &[u8]) -> String {
         let r = self
             .req(reqwest::Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
             .header("content-type", media_type)

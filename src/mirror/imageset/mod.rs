@@ -337,6 +337,7 @@ mirror:
       channels:
       - name: stable-v1
         minVersion: 1.1.0
+    - name: other-operator
       bundles:
       - name: b1
   additionalImages:

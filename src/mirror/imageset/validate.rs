@@ -31,6 +31,15 @@ pub(super) fn validate_operators(operators: &[Operator], locator: &Locator, prob
                 format!("catalog {unique:?}: duplicate found in configuration"),
             ));
         }
+        if let Some(template) = &op.target_catalog_source_template
+            && let Err(e) = crate::mirror::resources::read_catalog_source_template(std::path::Path::new(template))
+        {
+            problems.push(locator.problem(
+                "targetCatalogSourceTemplate",
+                template,
+                format!("targetCatalogSourceTemplate: {e}"),
+            ));
+        }
         if let Err(e) = op.catalog.parse::<super::CatalogRef>() {
             problems.push(locator.problem("catalog", &op.catalog, format!("catalog {:?}: {e}", op.catalog)));
         }

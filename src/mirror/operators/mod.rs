@@ -1,4 +1,5 @@
-//! The `operators:` source: operator catalogs (file-based catalogs) read, filtered and rebuilt.
+//! The `operators:` source: operator catalogs (file-based catalogs) read, filtered and rebuilt,
+//! and the plan entries of their bundle and related images.
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -9,14 +10,560 @@
 //! | `layers` | extracting the configs directory from an image's layers (whiteouts applied) |
 //! | `rebuild` | the filtered catalog image: new layer, config, manifest, index |
 //! | `layout` | `oci://` catalogs: OCI layouts imported into the cache |
+//! | `list` | `mirror list operators`: packages, channels and versions as tables |
 //!
 //! `version`, `fbc`, `select` and `prune` are pure functions over files and values, tested
-//! without a network; the rest of this module drives them over the disk cache.
+//! without a network; this file drives them over the disk cache.
+//!
+//! Every catalog goes through the disk cache, whatever the workflow:
+//!
+//! ```text
+//! mirror to mirror, mirror to disk      disk to mirror
+//! original catalog -> cache (by digest)   archives -> cache
+//! configs extracted, catalog read         the catalog under <repo>:<tag> read (it is the
+//! bundles selected                        filtered one: everything in it is the selection)
+//! filtered catalog built -> cache <repo>:<tag>
+//! ```
+//!
+//! The catalog in the cache under `<repo>:<tag>` is thus the record of the selection: mirror to
+//! disk archives it, disk to mirror pushes it and mirrors exactly the bundles it lists. A
+//! catalog with `full: true` and no packages is not rebuilt; the original is tagged instead.
+//! The catalog is pushed after its bundles, so a cluster never sees a catalog whose bundles
+//! are not there yet.
 
 pub mod fbc;
 pub mod layers;
 pub mod layout;
+pub mod list;
 pub mod prune;
 pub mod rebuild;
 pub mod select;
 pub mod version;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::cache::{self, Cache};
+use super::copy::{Engine, ImageOutcome};
+use super::imageset::{CatalogRef, Operator};
+use super::plan::{self, CACHE_REGISTRY, Category, ImagePlan, Mapping, Plan};
+use crate::manifest::{self, Descriptor, Kind};
+use crate::reference::image::ImageRef;
+use crate::reference::{Digest, Reference, RepoName, Tag};
+use fbc::Catalog;
+use select::Selection;
+
+/// Manifest annotations that record which catalog a filtered catalog was built from (the OCI
+/// image-spec's pre-defined base image annotations).
+const BASE_NAME: &str = "org.opencontainers.image.base.name";
+const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+
+/// Why a catalog could not be prepared. Each error names the catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The catalog could not be fetched or is not in the cache.
+    #[error("catalog {catalog}: {message}")]
+    Fetch {
+        /// The catalog as configured.
+        catalog: String,
+        /// Why.
+        message: String,
+    },
+    /// The catalog image is not an operator catalog, or its content is broken.
+    #[error("catalog {catalog}: {source}")]
+    Image {
+        /// The catalog as configured.
+        catalog: String,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The selection could not be made.
+    #[error("catalog {catalog}: {source}")]
+    Select {
+        /// The catalog as configured.
+        catalog: String,
+        /// Why.
+        source: select::Error,
+    },
+}
+
+impl Error {
+    fn image(catalog: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Image { catalog: catalog.to_string(), source: Box::new(source) }
+    }
+}
+
+/// One `operators:` entry made ready: the catalog to push is in the cache, its selection known.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The configuration entry.
+    pub operator: Operator,
+    /// Where the catalog comes from.
+    pub origin: CatalogRef,
+    /// Repository of the catalog on the mirror (below the destination namespace).
+    pub repo: RepoName,
+    /// Tag of the catalog on the mirror.
+    pub tag: Tag,
+    /// The catalog to push (filtered, or the original for a full catalog), in the cache, pinned
+    /// to its digest.
+    pub cached: ImageRef,
+    /// The catalog read (the original; in disk to mirror, the filtered one).
+    pub catalog: Catalog,
+    /// What is mirrored.
+    pub selection: Selection,
+}
+
+impl Prepared {
+    /// The catalog's digest in the cache.
+    #[must_use]
+    pub fn digest(&self) -> &Digest {
+        self.cached.digest().expect("prepared catalogs are pinned to their digest")
+    }
+
+    /// The catalog's plan entry: from the cache to `destination` (itself for mirror to disk).
+    #[must_use]
+    pub fn catalog_plan(&self, destination: Option<ImageRef>) -> ImagePlan {
+        let origin = match &self.origin {
+            CatalogRef::Image(i) => i.clone(),
+            CatalogRef::Layout(_) => self.cached.clone(),
+        };
+        ImagePlan {
+            origin,
+            source: self.cached.clone(),
+            destination: destination.unwrap_or_else(|| self.cached.clone()),
+            category: Category::Catalog,
+            needed_by: vec![format!("catalog {}", self.origin)],
+        }
+    }
+}
+
+/// Where a catalog goes on the mirror: `targetCatalog` or the catalog's own repository (for an
+/// OCI layout, its directory name), and `targetTag` or its own tag (`latest` for a layout,
+/// `sha256-<hex>` for a catalog pinned by digest only).
+///
+/// # Errors
+/// [`Error::Fetch`] when no valid repository name can be made.
+pub fn destination_name(operator: &Operator, origin: &CatalogRef) -> Result<(RepoName, Tag), Error> {
+    let bad = |message: String| Error::Fetch { catalog: operator.catalog.clone(), message };
+    let repo = match (&operator.target_catalog, origin) {
+        (Some(t), _) => t.parse::<RepoName>().map_err(|e| bad(format!("targetCatalog: {e}")))?,
+        (None, CatalogRef::Image(i)) => i.repository().clone(),
+        (None, CatalogRef::Layout(path)) => {
+            let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+            name.parse::<RepoName>()
+                .map_err(|_| bad(format!("the directory name {name:?} is no repository name; set targetCatalog")))?
+        }
+    };
+    let tag = match (&operator.target_tag, origin) {
+        (Some(t), _) => t.parse::<Tag>().map_err(|e| bad(format!("targetTag: {e}")))?,
+        (None, CatalogRef::Image(i)) => i.tag().cloned().unwrap_or_else(|| plan::digest_tag(i.digest())),
+        (None, CatalogRef::Layout(_)) => "latest".parse().expect("a valid tag"),
+    };
+    Ok((repo, tag))
+}
+
+/// How catalogs reach the cache in this run.
+pub enum Fetch<'a> {
+    /// From their registries (or OCI layouts), through this engine (registries to the cache).
+    Online(&'a Engine),
+    /// Already in the cache (disk to mirror: the archives were extracted).
+    Offline,
+}
+
+/// Prepares one `operators:` entry: the catalog in the cache, read, selected and (unless full)
+/// rebuilt. Blocking file work runs off the async runtime.
+///
+/// # Errors
+/// [`Error`] naming the catalog.
+pub async fn prepare(operator: &Operator, fetch: &Fetch<'_>, cache: &Cache) -> Result<Prepared, Error> {
+    let name = operator.catalog.as_str();
+    let origin: CatalogRef = name.parse().map_err(|message| Error::Fetch { catalog: name.to_string(), message })?;
+    let (repo, tag) = destination_name(operator, &origin)?;
+    let cache_ref =
+        |digest: Option<Digest>| plan::cache_ref(&repo, &tag, digest, name).map_err(|e| Error::image(name, e));
+    match fetch {
+        Fetch::Offline => {
+            let stored = cache.get_manifest(&repo, &Reference::Tag(tag.clone())).await.map_err(|e| Error::Fetch {
+                catalog: name.to_string(),
+                message: format!(
+                    "{e}; the archives hold no catalog {repo}:{tag}: run mirror to disk with this configuration first"
+                ),
+            })?;
+            let catalog = read_catalog(cache, &repo, &stored.digest).await.map_err(|e| e.named(name))?.catalog;
+            let selection = Selection::all(&catalog);
+            Ok(Prepared {
+                operator: operator.clone(),
+                origin,
+                cached: cache_ref(Some(stored.digest))?,
+                repo,
+                tag,
+                catalog,
+                selection,
+            })
+        }
+        Fetch::Online(engine) => {
+            let original = fetch_original(operator, &origin, &repo, engine, cache).await?;
+            let read = read_catalog(cache, &repo, &original).await.map_err(|e| e.named(name))?;
+            let full = operator.full && operator.packages.is_empty();
+            let selection = if full {
+                Selection::all(&read.catalog)
+            } else {
+                select::select(&read.catalog, operator)
+                    .map_err(|source| Error::Select { catalog: name.to_string(), source })?
+            };
+            for warning in &selection.warnings {
+                tracing::warn!(catalog = name, "{warning}");
+            }
+            let digest = if full {
+                let stored = cache
+                    .get_manifest(&repo, &Reference::Digest(original.clone()))
+                    .await
+                    .map_err(|e| Error::image(name, e))?;
+                cache
+                    .put_manifest(&repo, &stored.bytes, &original, Some(&tag))
+                    .await
+                    .map_err(|e| Error::image(name, e))?;
+                original
+            } else {
+                let base =
+                    [(BASE_NAME.to_string(), origin.to_string()), (BASE_DIGEST.to_string(), original.to_string())];
+                rebuild_catalog(cache, &repo, &tag, &original, &read, &selection, &base)
+                    .await
+                    .map_err(|e| e.named(name))?
+            };
+            Ok(Prepared {
+                operator: operator.clone(),
+                origin,
+                cached: cache_ref(Some(digest))?,
+                repo,
+                tag,
+                catalog: read.catalog,
+                selection,
+            })
+        }
+    }
+}
+
+/// Reads the catalog `reference` (an image or `oci://` layout) through the cache, without
+/// selecting anything: what `mirror list operators` shows.
+///
+/// # Errors
+/// [`Error`] naming the catalog.
+pub async fn read(reference: &str, engine: &Engine, cache: &Cache) -> Result<Catalog, Error> {
+    let operator = Operator { catalog: reference.to_string(), ..Operator::default() };
+    let origin: CatalogRef =
+        reference.parse().map_err(|message| Error::Fetch { catalog: reference.to_string(), message })?;
+    let (repo, _) = destination_name(&operator, &origin)?;
+    let digest = fetch_original(&operator, &origin, &repo, engine, cache).await?;
+    Ok(read_catalog(cache, &repo, &digest).await.map_err(|e| e.named(reference))?.catalog)
+}
+
+/// Brings the original catalog into the cache under `repo` (by digest, untagged).
+async fn fetch_original(
+    operator: &Operator,
+    origin: &CatalogRef,
+    repo: &RepoName,
+    engine: &Engine,
+    cache: &Cache,
+) -> Result<Digest, Error> {
+    let name = operator.catalog.as_str();
+    match origin {
+        CatalogRef::Layout(dir) => {
+            layout::import(dir, None, cache, repo, None).await.map_err(|e| Error::image(name, e))
+        }
+        CatalogRef::Image(image) => {
+            let destination =
+                ImageRef::new(CACHE_REGISTRY, repo.clone(), None, None).map_err(|e| Error::image(name, e))?;
+            let entry = ImagePlan {
+                origin: image.clone(),
+                source: image.clone(),
+                destination,
+                category: Category::Catalog,
+                needed_by: Vec::new(),
+            };
+            let mut outcomes: Vec<ImageOutcome> = engine.copy_all(std::slice::from_ref(&entry)).await;
+            match outcomes.pop().map(|o| o.result) {
+                Some(Ok(digest)) => Ok(digest),
+                Some(Err(e)) => Err(Error::Fetch { catalog: name.to_string(), message: error_chain(&e) }),
+                None => Err(Error::Fetch { catalog: name.to_string(), message: "not copied".into() }),
+            }
+        }
+    }
+}
+
+/// An error and its causes on one line.
+#[must_use]
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    use std::fmt::Write as _;
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let _ = write!(chain, ": {s}");
+        source = s.source();
+    }
+    chain
+}
+
+/// Failures while reading or rebuilding a catalog image, before the catalog's name is known to
+/// the message.
+#[derive(Debug, thiserror::Error)]
+enum ImageError {
+    #[error(transparent)]
+    Cache(#[from] cache::Error),
+    #[error(transparent)]
+    Layers(#[from] layers::Error),
+    #[error(transparent)]
+    Rebuild(#[from] rebuild::Error),
+    #[error(transparent)]
+    Fbc(#[from] fbc::Error),
+    #[error(transparent)]
+    Prune(#[from] prune::Error),
+    #[error("manifest {digest}: {source}")]
+    Manifest { digest: Digest, source: manifest::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ImageError {
+    fn named(self, catalog: &str) -> Error {
+        Error::image(catalog, self)
+    }
+}
+
+impl From<tokio::task::JoinError> for ImageError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ImageError::Other(format!("background task failed: {e}"))
+    }
+}
+
+/// A catalog image read from the cache: its model and where its configs were extracted.
+pub struct ReadCatalog {
+    /// The catalog.
+    pub catalog: Catalog,
+    /// The extracted configs directory.
+    pub configs: PathBuf,
+    /// The configs directory inside the image (the label's value).
+    pub configs_label: String,
+    /// The `opm serve` cache directory inside the image, stale once the catalog is filtered.
+    pub serve_cache: Option<String>,
+}
+
+/// Extracts the configs of the catalog `digest` (stored in `repo` of the cache) and reads them.
+/// The extraction is kept under the cache's catalog directory, so a re-run reads it again
+/// instead of unpacking the layers.
+async fn read_catalog(cache: &Cache, repo: &RepoName, digest: &Digest) -> Result<ReadCatalog, ImageError> {
+    let image = platform_image(cache, repo, digest).await?;
+    let config_bytes = read_blob(cache, &image.config.digest).await?;
+    let (configs_label, serve_cache) = rebuild::catalog_dirs(&config_bytes)?;
+    let work = cache.catalog_dir(digest);
+    let configs = work.join("configs");
+    let done = work.join("configs.complete");
+    if tokio::fs::metadata(&done).await.is_err() {
+        let layers: Vec<PathBuf> = image.layers.iter().map(|l| cache.blob_path(&l.digest)).collect();
+        let (label, out, marker) = (configs_label.clone(), configs.clone(), done.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), ImageError> {
+            if out.exists() {
+                std::fs::remove_dir_all(&out).map_err(|e| ImageError::Other(format!("{}: {e}", out.display())))?;
+            }
+            if let Some(parent) = out.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| ImageError::Other(format!("{}: {e}", parent.display())))?;
+            }
+            let files = layers::extract_subtree(&layers, &label, &out)?;
+            tracing::debug!(files, dir = %out.display(), "catalog configs extracted");
+            std::fs::write(&marker, b"").map_err(|e| ImageError::Other(format!("{}: {e}", marker.display())))?;
+            Ok(())
+        })
+        .await??;
+    }
+    let dir = configs.clone();
+    let catalog = tokio::task::spawn_blocking(move || fbc::read_dir(&dir)).await??;
+    Ok(ReadCatalog { catalog, configs, configs_label, serve_cache })
+}
+
+/// One platform image of a catalog: its manifest, config and layers.
+struct PlatformImage {
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+}
+
+/// The image whose configs are read: the catalog itself, or for a multi-arch catalog the
+/// linux/amd64 child (every platform carries the same configs; only the `opm` binary differs),
+/// else the first child.
+async fn platform_image(cache: &Cache, repo: &RepoName, digest: &Digest) -> Result<PlatformImage, ImageError> {
+    let root = cache.get_manifest(repo, &Reference::Digest(digest.clone())).await?;
+    let parsed = parse_manifest(&root.bytes, digest)?;
+    let image = match parsed.kind {
+        Kind::Image => parsed,
+        Kind::Index => {
+            let child = preferred_child(&root.bytes)
+                .or_else(|| parsed.children.first().map(|c| c.digest.clone()))
+                .ok_or_else(|| ImageError::Other(format!("index {digest} lists no manifest")))?;
+            let stored = cache.get_manifest(repo, &Reference::Digest(child.clone())).await?;
+            let image = parse_manifest(&stored.bytes, &child)?;
+            if image.kind != Kind::Image {
+                return Err(ImageError::Other(format!("index {digest}: child {child} is not an image")));
+            }
+            image
+        }
+    };
+    let mut blobs = image.blobs.into_iter();
+    let config = blobs.next().ok_or_else(|| ImageError::Other(format!("manifest {digest} has no config")))?;
+    Ok(PlatformImage { config, layers: blobs.collect() })
+}
+
+fn parse_manifest(bytes: &[u8], digest: &Digest) -> Result<manifest::Manifest, ImageError> {
+    manifest::parse(None, bytes)
+        .or_else(|_| manifest::parse(Some(manifest::OCI_MANIFEST), bytes))
+        .map_err(|source| ImageError::Manifest { digest: digest.clone(), source })
+}
+
+/// The linux/amd64 child of an index, if it lists one.
+fn preferred_child(index: &[u8]) -> Option<Digest> {
+    let value: serde_json::Value = serde_json::from_slice(index).ok()?;
+    value["manifests"].as_array()?.iter().find_map(|m| {
+        let platform = &m["platform"];
+        (platform["os"] == "linux" && platform["architecture"] == "amd64")
+            .then(|| m["digest"].as_str()?.parse().ok())
+            .flatten()
+    })
+}
+
+async fn read_blob(cache: &Cache, digest: &Digest) -> Result<Vec<u8>, ImageError> {
+    let path = cache.blob_path(digest);
+    let bytes = tokio::fs::read(&path).await.map_err(|e| ImageError::Other(format!("{}: {e}", path.display())))?;
+    if Digest::of(digest.algorithm(), &bytes) != *digest {
+        return Err(ImageError::Other(format!("{}: content does not match {digest}", path.display())));
+    }
+    Ok(bytes)
+}
+
+/// Builds the filtered catalog in the cache under `repo:tag` and returns its digest: the
+/// selected documents written, one new layer, and for each platform image a new config and
+/// manifest (and a new index for a multi-arch catalog).
+async fn rebuild_catalog(
+    cache: &Cache,
+    repo: &RepoName,
+    tag: &Tag,
+    original: &Digest,
+    read: &ReadCatalog,
+    selection: &Selection,
+    annotations: &[(String, String)],
+) -> Result<Digest, ImageError> {
+    let work = cache.catalog_dir(original).join(format!("rebuild-{}", uuid::Uuid::new_v4()));
+    let result = rebuild_in(cache, repo, tag, original, read, selection, annotations, &work).await;
+    let _ = tokio::fs::remove_dir_all(&work).await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)] // the parts of one rebuild, passed on from rebuild_catalog
+async fn rebuild_in(
+    cache: &Cache,
+    repo: &RepoName,
+    tag: &Tag,
+    original: &Digest,
+    read: &ReadCatalog,
+    selection: &Selection,
+    annotations: &[(String, String)],
+    work: &Path,
+) -> Result<Digest, ImageError> {
+    tokio::fs::create_dir_all(work).await.map_err(|e| ImageError::Other(format!("{}: {e}", work.display())))?;
+    let (configs, filtered, layer_file) = (read.configs.clone(), work.join("configs"), work.join("layer.tar.gz"));
+    let (label, remove) = (read.configs_label.clone(), read.serve_cache.iter().cloned().collect::<Vec<_>>());
+    let selection = selection.clone();
+    let layer = tokio::task::spawn_blocking(move || -> Result<rebuild::BuiltLayer, ImageError> {
+        prune::write_filtered(&configs, &selection, &filtered)?;
+        Ok(rebuild::build_layer(&filtered, &label, &remove, &layer_file)?)
+    })
+    .await??;
+    cache.put_blob_file(repo, &layer.file, &layer.digest, layer.size).await?;
+
+    let root = cache.get_manifest(repo, &Reference::Digest(original.clone())).await?;
+    let parsed = parse_manifest(&root.bytes, original)?;
+    let (bytes, _) = match parsed.kind {
+        Kind::Image => rebuild_image(cache, repo, &root.bytes, original, &layer, annotations).await?,
+        Kind::Index => {
+            let mut children = HashMap::new();
+            for child in &parsed.children {
+                let stored = cache.get_manifest(repo, &Reference::Digest(child.digest.clone())).await?;
+                let (bytes, media_type) =
+                    rebuild_image(cache, repo, &stored.bytes, &child.digest, &layer, annotations).await?;
+                let digest = Digest::of(child.digest.algorithm(), &bytes);
+                cache.put_manifest(repo, &Bytes::from(bytes.clone()), &digest, None).await?;
+                let size = bytes.len() as u64;
+                children.insert(child.digest.clone(), Descriptor { media_type, digest, size, foreign: false });
+            }
+            rebuild::rebuild_index(&root.bytes, &children, annotations)?
+        }
+    };
+    let digest = Digest::of(original.algorithm(), &bytes);
+    cache.put_manifest(repo, &Bytes::from(bytes), &digest, Some(tag)).await?;
+    Ok(digest)
+}
+
+/// One platform image with the new layer: new config blob, new manifest bytes (not stored).
+async fn rebuild_image(
+    cache: &Cache,
+    repo: &RepoName,
+    manifest_bytes: &[u8],
+    digest: &Digest,
+    layer: &rebuild::BuiltLayer,
+    annotations: &[(String, String)],
+) -> Result<(Vec<u8>, String), ImageError> {
+    let parsed = parse_manifest(manifest_bytes, digest)?;
+    let config = parsed.blobs.first().ok_or_else(|| ImageError::Other(format!("manifest {digest} has no config")))?;
+    let config_bytes = read_blob(cache, &config.digest).await?;
+    let new_config = rebuild::rebuild_config(&config_bytes, layer, "mirror-registry: filtered file-based catalog")?;
+    let new_digest = Digest::of(config.digest.algorithm(), &new_config);
+    cache.put_blob(repo, &new_config, &new_digest).await?;
+    let descriptor = Descriptor {
+        media_type: config.media_type.clone(),
+        digest: new_digest,
+        size: new_config.len() as u64,
+        foreign: false,
+    };
+    Ok(rebuild::rebuild_manifest(manifest_bytes, &descriptor, layer, annotations)?)
+}
+
+/// Adds the bundle and related images a prepared catalog selects to `plan`, mapped like any other
+/// image. An image reference that can't be mapped fails its bundle: the returned lines name
+/// the image, the bundle and the package.
+pub fn plan_bundles(
+    prepared: &Prepared,
+    mapping: &Mapping<'_>,
+    blocked: &[regex::Regex],
+    plan: &mut Plan,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (package, bundle_name) in prepared.selection.bundles() {
+        let Some(bundle) = prepared.catalog.packages.get(package).and_then(|p| p.bundles.get(bundle_name)) else {
+            failures.push(format!("bundle {bundle_name} of package {package}: not in catalog {}", prepared.origin));
+            continue;
+        };
+        let mut images = vec![(bundle.image.as_str(), "bundle image")];
+        images.extend(bundle.related_images.iter().map(|r| (r.image.as_str(), "related image")));
+        let mut seen = std::collections::HashSet::new();
+        for (image, role) in images {
+            if image.is_empty() || !seen.insert(image) {
+                continue;
+            }
+            let entry = image
+                .trim_start_matches("docker://")
+                .parse::<ImageRef>()
+                .map_err(|e| e.to_string())
+                .and_then(|origin| mapping.map(origin, None, None, Category::Operator).map_err(|e| e.to_string()));
+            match entry {
+                Ok(mut entry) => {
+                    entry.needed_by.push(format!("{role} of bundle {bundle_name} of package {package}"));
+                    plan.add(entry, blocked);
+                }
+                Err(e) => failures.push(format!(
+                    "{role} {image} of bundle {bundle_name} of package {package} (catalog {}): {e}",
+                    prepared.origin
+                )),
+            }
+        }
+    }
+    failures
+}
