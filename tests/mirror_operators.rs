@@ -232,10 +232,9 @@ fn mirror_to_disk_then_disk_to_mirror_without_the_upstream_serves_the_pruned_cat
     assert_eq!(kept, BTreeSet::from(["alpha.v1.9.0", "delta.v0.1.0", "gamma.v1.2.0"]));
 }
 
-#[test]
-fn every_row_of_the_filtering_table_selects_exactly_its_bundles() {
-    let Some((source, pushed)) = upstream(None) else { return };
-    let ws = Workspace::new();
+/// The rows of the docs' filtering table over the fixture catalog: name, the `operators:` entry's
+/// fields, and the exact bundles selected.
+fn filtering_table() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
     let all = [
         "alpha.v1.9.0",
         "alpha.v1.10.0",
@@ -248,7 +247,7 @@ fn every_row_of_the_filtering_table_selects_exactly_its_bundles() {
         "gamma.v1.2.0",
         "delta.v0.1.0",
     ];
-    let rows: Vec<(&str, &str, Vec<&str>)> = vec![
+    vec![
         (
             "1 no packages: default channel heads (and dependencies)",
             "",
@@ -313,7 +312,14 @@ fn every_row_of_the_filtering_table_selects_exactly_its_bundles() {
         ),
         ("skipDependencies", "    skipDependencies: true\n    packages:\n    - name: beta\n", vec!["beta.v1.1.0"]),
         ("dependency by GVK", "    packages:\n    - name: delta\n", vec!["delta.v0.1.0", "gamma.v1.2.0"]),
-    ];
+    ]
+}
+
+#[test]
+fn every_row_of_the_filtering_table_selects_exactly_its_bundles() {
+    let Some((source, pushed)) = upstream(None) else { return };
+    let ws = Workspace::new();
+    let rows = filtering_table();
     let dest = "docker://mirror.invalid:5000/ns";
     for (i, (name, filter, bundles)) in rows.into_iter().enumerate() {
         let isc = ws.write_isc(&format!("isc-{i}.yaml"), &operators_isc(&source.host, filter));

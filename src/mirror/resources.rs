@@ -183,7 +183,7 @@ pub fn write_catalogs(dir: &Path, catalogs: &[CatalogResource]) -> Result<Vec<Pa
     std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
     let mut written = Vec::new();
     for c in catalogs {
-        let cs_name = catalog_resource_name("cs", &c.repository, &c.tag);
+        let source_name = catalog_resource_name("cs", &c.repository, &c.tag);
         let mut cs = match &c.template {
             Some(t) => read_catalog_source_template(t).map_err(|e| Error::Render("CatalogSource", e))?,
             None => Mapping::new(),
@@ -194,7 +194,7 @@ pub fn write_catalogs(dir: &Path, catalogs: &[CatalogResource]) -> Result<Vec<Pa
             Some(Value::Mapping(m)) => m,
             _ => Mapping::new(),
         };
-        metadata.insert("name".into(), cs_name.clone().into());
+        metadata.insert("name".into(), source_name.clone().into());
         metadata.insert("namespace".into(), "openshift-marketplace".into());
         cs.insert("metadata".into(), Value::Mapping(metadata));
         let mut spec = match cs.remove("spec") {
@@ -205,16 +205,16 @@ pub fn write_catalogs(dir: &Path, catalogs: &[CatalogResource]) -> Result<Vec<Pa
         spec.insert("image".into(), c.image.clone().into());
         cs.insert("spec".into(), Value::Mapping(spec));
 
-        let cc_name = catalog_resource_name("cc", &c.repository, &c.tag);
+        let catalog_name = catalog_resource_name("cc", &c.repository, &c.tag);
         let cc = serde_json::json!({
             "apiVersion": "olm.operatorframework.io/v1",
             "kind": "ClusterCatalog",
-            "metadata": {"name": cc_name},
+            "metadata": {"name": catalog_name},
             "spec": {"source": {"type": "Image", "image": {"ref": c.image}}},
         });
         for (name, text) in [
-            (cs_name, serde_yaml::to_string(&cs).map_err(|e| Error::Render("CatalogSource", e.to_string()))?),
-            (cc_name, serde_yaml::to_string(&cc).map_err(|e| Error::Render("ClusterCatalog", e.to_string()))?),
+            (source_name, serde_yaml::to_string(&cs).map_err(|e| Error::Render("CatalogSource", e.to_string()))?),
+            (catalog_name, serde_yaml::to_string(&cc).map_err(|e| Error::Render("ClusterCatalog", e.to_string()))?),
         ] {
             let path = dir.join(format!("{name}.yaml"));
             std::fs::write(&path, text).map_err(|source| Error::Io { path: path.clone(), source })?;

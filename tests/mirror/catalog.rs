@@ -279,8 +279,11 @@ pub fn fbc_files(images: &BTreeMap<String, (String, Vec<String>)>) -> Vec<(Strin
                 "properties": properties, "relatedImages": related_images,
             }));
         }
-        let text: String =
-            docs.iter().map(|d| format!("{}\n", serde_json::to_string_pretty(d).expect("json"))).collect();
+        let mut text = String::new();
+        for d in &docs {
+            text.push_str(&serde_json::to_string_pretty(d).expect("json"));
+            text.push('\n');
+        }
         out.push((format!("configs/{package}/catalog.json"), text.into_bytes()));
     }
     out

@@ -481,6 +481,29 @@ mirror:
                 "targetCatalog: c:v2 - value is not valid",
             ),
             (
+                "invalid image name",
+                format!("{HEADER}mirror:\n  additionalImages:\n  - name: a.io/B\n"),
+                5,
+                "additionalImages: invalid image reference",
+            ),
+        ];
+        assert_first_problems(cases);
+    }
+
+    /// Each case's first problem contains the message and is on the line.
+    fn assert_first_problems(cases: Vec<(&str, String, usize, &str)>) {
+        for (name, text, line, message) in cases {
+            let Err(problems) = parse(&text) else { panic!("case {name}: accepted") };
+            let p = problems.first().unwrap_or_else(|| panic!("case {name}: no problem"));
+            assert!(p.message.contains(message), "case {name}: message {:?}", p.message);
+            assert_eq!(p.line, Some(line), "case {name}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn refused_operator_filters_name_the_rule_and_the_package_line() {
+        let cases: Vec<(&str, String, usize, &str)> = vec![
+            (
                 "package range with channels",
                 format!(
                     "{HEADER}mirror:\n  operators:\n  - catalog: a.io/c:v1\n    packages:\n    - name: p\n      minVersion: 1.0.0\n      channels:\n      - name: stable\n"
@@ -530,18 +553,7 @@ mirror:
                 5,
                 "invalid image reference",
             ),
-            (
-                "invalid image name",
-                format!("{HEADER}mirror:\n  additionalImages:\n  - name: a.io/B\n"),
-                5,
-                "additionalImages: invalid image reference",
-            ),
         ];
-        for (name, text, line, message) in cases {
-            let Err(problems) = parse(&text) else { panic!("case {name}: accepted") };
-            let p = problems.first().unwrap_or_else(|| panic!("case {name}: no problem"));
-            assert!(p.message.contains(message), "case {name}: message {:?}", p.message);
-            assert_eq!(p.line, Some(line), "case {name}: {p:?}");
-        }
+        assert_first_problems(cases);
     }
 }
