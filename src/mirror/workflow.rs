@@ -8,7 +8,8 @@
 //!     logs/mirroring_errors_<time>.txt  one line per image that failed
 //!     dry-run/mapping.txt               docker://SOURCE=docker://DESTINATION per image
 //!     dry-run/missing.txt               (mirror to disk) images the cache lacks
-//!     cluster-resources/                idms-oc-mirror.yaml, itms-oc-mirror.yaml
+//!     cluster-resources/                idms-oc-mirror.yaml, itms-oc-mirror.yaml,
+//!                                       cs-<catalog>-<tag>.yaml, cc-<catalog>-<tag>.yaml
 //!     .history/                         blobs already archived
 //! ```
 

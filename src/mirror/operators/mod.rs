@@ -567,3 +567,55 @@ pub fn plan_bundles(
     }
     failures
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn catalogs_keep_their_name_unless_targeted() {
+        let op = |catalog: &str, target: Option<&str>, tag: Option<&str>| Operator {
+            catalog: catalog.to_string(),
+            target_catalog: target.map(str::to_string),
+            target_tag: tag.map(str::to_string),
+            ..Operator::default()
+        };
+        let cases: Vec<(&str, Operator, Result<(&str, String), &str>)> = vec![
+            ("image tag", op("r.io/redhat/index:v4.17", None, None), Ok(("redhat/index", "v4.17".into()))),
+            (
+                "digest only",
+                op(&format!("r.io/ns/index@sha256:{HEX}"), None, None),
+                Ok(("ns/index", format!("sha256-{HEX}"))),
+            ),
+            ("targets", op("r.io/ns/index:v1", Some("my/cat"), Some("prod")), Ok(("my/cat", "prod".into()))),
+            ("layout", op("oci:///srv/My-Catalog", None, None), Ok(("my-catalog", "latest".into()))),
+            ("layout with targets", op("oci:///srv/x", Some("a/b"), Some("v2")), Ok(("a/b", "v2".into()))),
+            ("layout with no usable name", op("oci:///srv/bad name", None, None), Err("set targetCatalog")),
+        ];
+        for (name, operator, expected) in cases {
+            let origin: CatalogRef = operator.catalog.parse().expect("valid catalog");
+            match (destination_name(&operator, &origin), expected) {
+                (Ok((repo, tag)), Ok((want_repo, want_tag))) => {
+                    assert_eq!((repo.as_str(), tag.as_str()), (want_repo, want_tag.as_str()), "case {name}");
+                }
+                (Err(e), Err(part)) => assert!(e.to_string().contains(part), "case {name}: {e}"),
+                (got, _) => panic!("case {name}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn multi_arch_catalogs_are_read_from_their_amd64_image() {
+        let d = |n: u8| format!("sha256:{}", hex::encode([n; 32]));
+        let index = serde_json::json!({"manifests": [
+            {"digest": d(1), "platform": {"os": "linux", "architecture": "arm64"}},
+            {"digest": d(2), "platform": {"os": "linux", "architecture": "amd64"}},
+        ]});
+        assert_eq!(preferred_child(index.to_string().as_bytes()), Some(d(2).parse().expect("digest")));
+        let no_amd64 =
+            serde_json::json!({"manifests": [{"digest": d(1), "platform": {"os": "linux", "architecture": "s390x"}}]});
+        assert_eq!(preferred_child(no_amd64.to_string().as_bytes()), None);
+    }
+}
