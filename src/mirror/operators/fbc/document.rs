@@ -340,10 +340,18 @@ fn read_property<'de, D: Deserializer<'de>>(kind: &str, value: D) -> Result<Prop
         }
         "olm.package.required" => {
             let v = PackageRequiredValue::deserialize(value)?;
-            let range = v.version_range.parse().map_err(|e| {
-                de::Error::custom(format!("olm.package.required property for package {:?}: {e}", v.package_name))
-            })?;
-            Property::PackageRequired { package_name: v.package_name, range }
+            // A range OLM itself could not read must not make the whole catalog unreadable:
+            // the requirement is left out of dependency resolution, and said so.
+            match v.version_range.parse() {
+                Ok(range) => Property::PackageRequired { package_name: v.package_name, range },
+                Err(e) => {
+                    tracing::warn!(
+                        "olm.package.required of package {:?}: {e}; this requirement is ignored",
+                        v.package_name
+                    );
+                    Property::Other
+                }
+            }
         }
         "olm.gvk" => Property::Gvk(GvkValue::deserialize(value)?.into()),
         "olm.gvk.required" => Property::GvkRequired(GvkValue::deserialize(value)?.into()),
