@@ -321,7 +321,7 @@ pub(super) enum StreamError<E> {
 impl<E> StreamError<E> {
     /// The [`Error`] this is for the catalog file `path`; `stopped` converts the callback's
     /// own error.
-    fn into_error(self, path: &Path, stopped: impl FnOnce(E) -> Error) -> Error {
+    pub(super) fn into_error(self, path: &Path, stopped: impl FnOnce(E) -> Error) -> Error {
         match self {
             StreamError::Io(source) => Error::Io { path: path.to_path_buf(), source },
             StreamError::Document { document, message } => {

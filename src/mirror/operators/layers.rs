@@ -389,7 +389,7 @@ fn count_files(dir: &Path) -> Result<usize, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
@@ -451,7 +451,7 @@ mod tests {
     }
 
     /// Every path under `dir`: directories end with `/`, files map to their content.
-    fn tree(dir: &Path) -> BTreeMap<String, String> {
+    pub(in crate::mirror::operators) fn tree(dir: &Path) -> BTreeMap<String, String> {
         fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
             for child in fs::read_dir(dir).expect("read dir") {
                 let path = child.expect("dir entry").path();

@@ -41,7 +41,7 @@ pub mod select;
 pub mod version;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bytes::Bytes;
 
@@ -318,8 +318,6 @@ enum ImageError {
     Rebuild(#[from] rebuild::Error),
     #[error(transparent)]
     Fbc(#[from] fbc::Error),
-    #[error(transparent)]
-    Prune(#[from] prune::Error),
     #[error("manifest {digest}: {source}")]
     Manifest { digest: Digest, source: manifest::Error },
     #[error("{0}")]
@@ -452,54 +450,44 @@ async fn rebuild_catalog(
     annotations: &[(String, String)],
 ) -> Result<Digest, ImageError> {
     let work = cache.catalog_dir(original).join(format!("rebuild-{}", uuid::Uuid::new_v4()));
-    let result = rebuild_in(cache, repo, tag, original, read, selection, annotations, &work).await;
+    let result = async {
+        tokio::fs::create_dir_all(&work).await.map_err(|e| ImageError::Other(format!("{}: {e}", work.display())))?;
+        let (configs, filtered, layer_file) = (read.configs.clone(), work.join("configs"), work.join("layer.tar.gz"));
+        let (label, remove) = (read.configs_label.clone(), read.serve_cache.iter().cloned().collect::<Vec<_>>());
+        let selection = selection.clone();
+        let layer = tokio::task::spawn_blocking(move || -> Result<rebuild::BuiltLayer, ImageError> {
+            prune::write_filtered(&configs, &selection, &filtered)?;
+            Ok(rebuild::build_layer(&filtered, &label, &remove, &layer_file)?)
+        })
+        .await??;
+        cache.put_blob_file(repo, &layer.file, &layer.digest, layer.size).await?;
+
+        let root = cache.get_manifest(repo, &Reference::Digest(original.clone())).await?;
+        let parsed = parse_manifest(&root.bytes, original)?;
+        let (bytes, _) = match parsed.kind {
+            Kind::Image => rebuild_image(cache, repo, &root.bytes, original, &layer, annotations).await?,
+            Kind::Index => {
+                let mut children = HashMap::new();
+                for child in &parsed.children {
+                    let stored = cache.get_manifest(repo, &Reference::Digest(child.digest.clone())).await?;
+                    let (bytes, media_type) =
+                        rebuild_image(cache, repo, &stored.bytes, &child.digest, &layer, annotations).await?;
+                    let digest = Digest::of(child.digest.algorithm(), &bytes);
+                    cache.put_manifest(repo, &Bytes::from(bytes.clone()), &digest, None).await?;
+                    let size = bytes.len() as u64;
+                    children.insert(child.digest.clone(), Descriptor { media_type, digest, size, foreign: false });
+                }
+                rebuild::rebuild_index(&root.bytes, &children, annotations)?
+            }
+        };
+        let digest = Digest::of(original.algorithm(), &bytes);
+        cache.put_manifest(repo, &Bytes::from(bytes), &digest, Some(tag)).await?;
+        Ok(digest)
+    }
+    .await;
+    // The scratch files (filtered configs, layer file) are not needed once the blobs are in.
     let _ = tokio::fs::remove_dir_all(&work).await;
     result
-}
-
-#[allow(clippy::too_many_arguments)] // the parts of one rebuild, passed on from rebuild_catalog
-async fn rebuild_in(
-    cache: &Cache,
-    repo: &RepoName,
-    tag: &Tag,
-    original: &Digest,
-    read: &ReadCatalog,
-    selection: &Selection,
-    annotations: &[(String, String)],
-    work: &Path,
-) -> Result<Digest, ImageError> {
-    tokio::fs::create_dir_all(work).await.map_err(|e| ImageError::Other(format!("{}: {e}", work.display())))?;
-    let (configs, filtered, layer_file) = (read.configs.clone(), work.join("configs"), work.join("layer.tar.gz"));
-    let (label, remove) = (read.configs_label.clone(), read.serve_cache.iter().cloned().collect::<Vec<_>>());
-    let selection = selection.clone();
-    let layer = tokio::task::spawn_blocking(move || -> Result<rebuild::BuiltLayer, ImageError> {
-        prune::write_filtered(&configs, &selection, &filtered)?;
-        Ok(rebuild::build_layer(&filtered, &label, &remove, &layer_file)?)
-    })
-    .await??;
-    cache.put_blob_file(repo, &layer.file, &layer.digest, layer.size).await?;
-
-    let root = cache.get_manifest(repo, &Reference::Digest(original.clone())).await?;
-    let parsed = parse_manifest(&root.bytes, original)?;
-    let (bytes, _) = match parsed.kind {
-        Kind::Image => rebuild_image(cache, repo, &root.bytes, original, &layer, annotations).await?,
-        Kind::Index => {
-            let mut children = HashMap::new();
-            for child in &parsed.children {
-                let stored = cache.get_manifest(repo, &Reference::Digest(child.digest.clone())).await?;
-                let (bytes, media_type) =
-                    rebuild_image(cache, repo, &stored.bytes, &child.digest, &layer, annotations).await?;
-                let digest = Digest::of(child.digest.algorithm(), &bytes);
-                cache.put_manifest(repo, &Bytes::from(bytes.clone()), &digest, None).await?;
-                let size = bytes.len() as u64;
-                children.insert(child.digest.clone(), Descriptor { media_type, digest, size, foreign: false });
-            }
-            rebuild::rebuild_index(&root.bytes, &children, annotations)?
-        }
-    };
-    let digest = Digest::of(original.algorithm(), &bytes);
-    cache.put_manifest(repo, &Bytes::from(bytes), &digest, Some(tag)).await?;
-    Ok(digest)
 }
 
 /// One platform image with the new layer: new config blob, new manifest bytes (not stored).

@@ -33,31 +33,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::fbc::{self, StreamError};
+use super::fbc;
 use super::select::{SelectedPackage, Selection};
 
-/// Why the filtered catalog could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A document could not be read again.
-    #[error("{path}: document {document}: {message}")]
-    Document {
-        /// The file.
-        path: PathBuf,
-        /// 1-based position of the document in the file.
-        document: usize,
-        /// What is wrong.
-        message: String,
-    },
-}
+/// Why the filtered catalog could not be written: the reader's errors (a file that can't be read
+/// or written, a document that can't be read again), so that both name files the same way.
+pub use super::fbc::Error;
 
 /// Writes the documents of `src` (an FBC directory) that `selection` keeps into `out` (created;
 /// must not exist), one `<package>/catalog.json` per package.
@@ -86,11 +67,7 @@ pub fn write_filtered(src: &Path, selection: &Selection, out: &Path) -> Result<(
             }
             outputs.write(&package, &value)
         });
-        written.map_err(|e| match e {
-            StreamError::Io(source) => Error::Io { path: path.clone(), source },
-            StreamError::Document { document, message } => Error::Document { path: path.clone(), document, message },
-            StreamError::Stopped(e) => e,
-        })?;
+        written.map_err(|e| e.into_error(&path, |e| e))?;
     }
     outputs.close()
 }

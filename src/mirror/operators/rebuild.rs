@@ -424,6 +424,7 @@ pub fn catalog_dirs(config: &[u8]) -> Result<(String, Option<String>), Error> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::layers::tests::tree;
     use std::collections::{BTreeMap, HashMap};
 
     use tar::EntryType::{Directory as D, Regular as F};
@@ -453,25 +454,6 @@ mod tests {
             fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             fs::write(path, body).expect("write");
         }
-    }
-
-    /// Every path under `dir`: directories end with `/`, files map to their content.
-    fn tree(dir: &Path) -> BTreeMap<String, String> {
-        fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-            for child in fs::read_dir(dir).expect("read dir") {
-                let path = child.expect("dir entry").path();
-                let rel = path.strip_prefix(root).expect("below root").to_string_lossy().into_owned();
-                if path.is_dir() {
-                    out.insert(format!("{rel}/"), String::new());
-                    walk(root, &path, out);
-                } else {
-                    out.insert(rel, fs::read_to_string(&path).expect("read file"));
-                }
-            }
-        }
-        let mut out = BTreeMap::new();
-        walk(dir, dir, &mut out);
-        out
     }
 
     fn tar_entries(layer: &Path) -> Vec<(String, tar::EntryType, u32, u64, u64)> {
