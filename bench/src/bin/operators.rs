@@ -26,8 +26,9 @@
 //!    into another fresh one. Every image must then be on each destination by digest, and the
 //!    catalog under its tag (ours rebuilt with only the selected bundles, so a new digest).
 //!
-//! Prints a Markdown table and the ratio skopeo/ours for the mirror. Peak RSS is `VmHWM`
-//! polled every 5 ms, or the exact `ru_maxrss` of the child when `getrusage` can single it out.
+//! Prints a Markdown table and the ratio skopeo/ours for the mirror. Each client runs under
+//! this program started again as a wrapper, whose `getrusage(RUSAGE_CHILDREN)` gives the
+//! client's exact peak RSS (`ru_maxrss`).
 //!
 //! ```sh
 //! apt-get install docker-registry skopeo
@@ -60,8 +61,6 @@ const CATALOG_TAG: &str = "v1";
 /// Base64 characters in each bundle's `olm.bundle.object` (3 bytes per 4 characters: 1.5 KiB).
 const BUNDLE_OBJECT_CHARS: usize = 2048;
 const MIB: u64 = 1024 * 1024;
-/// How often the peak RSS of a running client is read.
-const POLL: Duration = Duration::from_millis(5);
 
 /// Benchmark mirroring an operator catalog: selection, and mirror-registry mirror against skopeo sync.
 #[derive(Debug, Parser)]
@@ -409,48 +408,51 @@ struct Measured {
     peak_kib: u64,
 }
 
-fn children_max_rss_kib() -> anyhow::Result<u64> {
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
-    Ok(u64::try_from(usage.max_rss()).unwrap_or(0))
-}
+/// The first argument that makes this program a measuring wrapper (see [`measure_child`]).
+const MEASURE: &str = "__measure-child";
 
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let value = status.lines().find_map(|line| line.strip_prefix("VmHWM:"))?.trim();
-    value.strip_suffix("kB").unwrap_or(value).trim().parse().ok()
-}
-
-/// Runs `cmd` to completion with its output in `log`, polling its peak RSS.
+/// Runs `cmd` to completion with its output in `log`; its wall time and peak RSS.
 ///
-/// `getrusage(RUSAGE_CHILDREN)` gives the largest peak of all the children waited for so far;
-/// when it grows over this child's run, the new value is this child's exact peak. Otherwise
-/// (an earlier child peaked higher) the `VmHWM` last read before it exited stands, which can
-/// miss growth in its last 5 ms.
-fn run_measured(mut cmd: Command, what: &str, log: &Path) -> anyhow::Result<Measured> {
+/// The command runs under this program started again as a wrapper ([`measure_child`]), so
+/// that the wrapper's `getrusage(RUSAGE_CHILDREN)` covers that one child: its `ru_maxrss` is
+/// the kernel's exact record of the child's peak, where polling `VmHWM` could miss the last
+/// moments, and this process's own children (registries, earlier clients) don't count.
+fn run_measured(cmd: &Command, what: &str, log: &Path) -> anyhow::Result<Measured> {
     let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
-    let before = children_max_rss_kib()?;
-    let started = Instant::now();
-    let mut child = cmd.spawn().with_context(|| format!("starting {what}"))?;
-    let mut polled = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if let Some(hwm) = vm_hwm_kib(child.id()) {
-            polled = polled.max(hwm);
-        }
-        std::thread::sleep(POLL);
-    };
-    let seconds = started.elapsed().as_secs_f64();
-    let after = children_max_rss_kib()?;
+    let result = log.with_extension("measured");
+    let status = Command::new(std::env::current_exe()?)
+        .arg(MEASURE)
+        .arg(&result)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .status()
+        .with_context(|| format!("starting {what}"))?;
     if !status.success() {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(30).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         bail!("{what} failed ({status}); last lines of {}:\n{}", log.display(), tail.join("\n"));
     }
-    Ok(Measured { seconds, peak_kib: if after > before { after } else { polled } })
+    let text = std::fs::read_to_string(&result).with_context(|| format!("reading {}", result.display()))?;
+    let (seconds, peak_kib) = text.trim().split_once(' ').context("measurement file")?;
+    Ok(Measured { seconds: seconds.parse()?, peak_kib: peak_kib.parse()? })
+}
+
+/// The wrapper: `operators __measure-child RESULT PROGRAM ARGS...` runs the program (its output
+/// inherited), writes `SECONDS PEAK_KIB` to `RESULT` and exits with the program's status.
+fn measure_child(mut argv: impl Iterator<Item = std::ffi::OsString>) -> anyhow::Result<i32> {
+    let result = PathBuf::from(argv.next().context("no result file")?);
+    let program = argv.next().context("no program")?;
+    let started = Instant::now();
+    let status =
+        Command::new(&program).args(argv).status().with_context(|| format!("starting {}", program.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    std::fs::write(&result, format!("{seconds} {}", usage.max_rss()))?;
+    Ok(status.code().unwrap_or(1))
 }
 
 /// Writes an `ImageSetConfiguration` for the catalog: the whole of it, or the first `selected`
@@ -590,7 +592,7 @@ impl Bench<'_> {
                 let what = format!("dry run, {label}, {temperature} cache");
                 eprint!("{what} ... ");
                 let log = self.work.join(format!("dry-{key}-{temperature}.log"));
-                let m = run_measured(run.command("docker://127.0.0.1:1/x", true), &what, &log)?;
+                let m = run_measured(&run.command("docker://127.0.0.1:1/x", true), &what, &log)?;
                 let lines = run.mapping_lines()?;
                 eprintln!(
                     "{:.2} s, {:.1} MiB, mapping.txt {lines} lines (expected {expected_lines}{})",
@@ -623,7 +625,7 @@ impl Bench<'_> {
         );
         eprint!("{what} ... ");
         let log = self.work.join("mirror.log");
-        let m = run_measured(run.command(&format!("docker://{}/mirror", dest.host), false), &what, &log)?;
+        let m = run_measured(&run.command(&format!("docker://{}/mirror", dest.host), false), &what, &log)?;
         eprintln!("{:.2} s", m.seconds);
         verify_images(&dest.host, images, |repo| format!("mirror/{repo}"))?;
         let http = reqwest::blocking::Client::new();
@@ -658,7 +660,7 @@ impl Bench<'_> {
             .arg(format!("{}/skopeo", dest.host));
         let what = format!("skopeo sync, the same {} images + catalog", images.len());
         eprint!("{what} ... ");
-        let m = run_measured(cmd, &what, &self.work.join("skopeo.log"))?;
+        let m = run_measured(&cmd, &what, &self.work.join("skopeo.log"))?;
         eprintln!("{:.2} s", m.seconds);
         // skopeo sync names each image after the last component of its source path.
         let last = |repo: &str| format!("skopeo/{}", repo.rsplit('/').next().unwrap_or(repo));
@@ -671,6 +673,10 @@ impl Bench<'_> {
 }
 
 fn main() -> anyhow::Result<()> {
+    let mut raw = std::env::args_os().skip(1);
+    if raw.next().is_some_and(|a| a == MEASURE) {
+        std::process::exit(measure_child(raw)?);
+    }
     let args = Args::parse();
     ensure!(args.selected_packages <= args.packages, "--selected-packages is more than --packages");
     ensure!(args.bundles_per_package > 0 && args.selected_packages > 0, "nothing to select");
