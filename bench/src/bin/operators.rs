@@ -43,14 +43,16 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use clap::Parser;
-use sha2::Digest as _;
+
+#[path = "shared/loopback.rs"]
+mod loopback;
+use loopback::{sha256, start_distribution, start_ours};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -84,87 +86,6 @@ struct Args {
     /// Size of the one layer of each bundle and related image, in KiB.
     #[arg(long, default_value_t = 2048)]
     layer_kib: usize,
-}
-
-/// A registry process, killed on drop.
-struct Process {
-    child: Child,
-    host: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn wait_listening(host: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(host).is_err() {
-        ensure!(Instant::now() < deadline, "{host} never started listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
-fn start_distribution(dir: &Path) -> anyhow::Result<Process> {
-    let host = format!("127.0.0.1:{}", free_port()?);
-    let config = dir.join("distribution.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp: {{addr: {host}}}\n",
-            dir.join("regdata").display()
-        ),
-    )?;
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting docker-registry (apt-get install docker-registry)")?;
-    let p = Process { child, host };
-    wait_listening(&p.host)?;
-    Ok(p)
-}
-
-fn start_ours(binary: &Path, dir: &Path) -> anyhow::Result<Process> {
-    std::fs::create_dir_all(dir)?;
-    let config = dir.join("no-auth.yaml");
-    std::fs::write(&config, "auth: {enabled: false}\nlog_level: warn\n")?;
-    let mut child = Command::new(binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--insecure-http", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let host = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(url) = line.strip_prefix("mirror-registry listening on ") {
-                    break url.trim_start_matches("http://").to_string();
-                }
-            }
-            _ => bail!("mirror-registry serve exited before listening"),
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Process { child, host })
-}
-
-fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
 }
 
 /// xorshift64: random-looking, incompressible content, the same on every run.
