@@ -139,11 +139,10 @@ async fn plan_work(options: &Options, set: &ImageSet) -> anyhow::Result<Work> {
         let prepared = match operators::prepare(operator, &fetch, &cache).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::error!("{}", operators::error_chain(&e));
-                write_error_log(
-                    &options.working_dir(),
-                    &[format!("error mirroring catalog {}: {}", operator.catalog, operators::error_chain(&e))],
-                )?;
+                // The error names the catalog already.
+                let message = format!("error mirroring {}", operators::error_chain(&e));
+                tracing::error!("{message}");
+                write_error_log(&options.working_dir(), &[message])?;
                 work.code |= EXIT_OPERATOR;
                 continue;
             }
