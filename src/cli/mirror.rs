@@ -73,6 +73,12 @@ pub struct MirrorArgs {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
+    /// Mirror releases whose signature is missing or fails verification (with a warning)
+    /// instead of failing them; such releases get no entry in signature-configmap.yaml.
+    /// The signature store is $OCP_SIGNATURE_URL, the key file $OCP_SIGNATURE_VERIFICATION_PK
+    /// (default: Red Hat's release keys).
+    #[arg(long)]
+    pub ignore_release_signature: bool,
     /// Accepted for compatibility with `oc-mirror --v2`; this is always the v2 behaviour.
     #[arg(long, hide = true)]
     pub v2: bool,

@@ -11,8 +11,9 @@
 //!     _manifests/tags/<tag>/current/link                 the tag points at this manifest
 //!     _manifests/tags/<tag>/index/<alg>/<hex>/link       and has pointed at it
 //! <cache>/partial/<alg>-<hex>                            downloads in progress (resumable)
-//! <cache>/catalogs/<alg>-<hex>/                          work space of the catalog with that
-//!                                                        digest: extracted configs, rebuild files
+//! <cache>/extracted/<alg>-<hex>/                         work space of the image with that digest:
+//!                                                        a catalog's configs and rebuild files, a
+//!                                                        release's release-manifests
 //! ```
 //!
 //! A blob file appears only complete and verified: it is written under `partial/`, hashed on
@@ -96,11 +97,12 @@ impl Cache {
         self.v2().join(blob_relative_path(digest))
     }
 
-    /// Work space for the operator catalog whose manifest has `digest` (never archived: only
-    /// `docker/registry/v2` goes into archives).
+    /// Work space for files read out of the image whose manifest has `digest` (a catalog's
+    /// configs, a release's manifests). Never archived: only `docker/registry/v2` goes into
+    /// archives.
     #[must_use]
-    pub fn catalog_dir(&self, digest: &Digest) -> PathBuf {
-        self.root.join("catalogs").join(format!("{}-{}", digest.algorithm().name(), digest.hex()))
+    pub fn work_dir(&self, digest: &Digest) -> PathBuf {
+        self.root.join("extracted").join(format!("{}-{}", digest.algorithm().name(), digest.hex()))
     }
 
     /// Stores a small blob (a config) given whole, verified against `digest`, and links it into

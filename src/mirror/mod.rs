@@ -11,6 +11,7 @@
 //! | `copy` | the copy engine: manifests and blobs, source to destination, once per run |
 //! | `verify` | digest verification of blob streams on the fly |
 //! | `cache` | the disk cache in the distribution filesystem layout |
+//! | `cached_image`, `layers` | images in the cache read as files: one directory out of the layers |
 //! | `archive`, `bundle`, `history` | `mirror_NNNNNN.tar` files, what goes in them, `.history` |
 //! | `operators` | the `operators:` source: catalogs read, filtered, rebuilt; bundles planned |
 //! | `resources` | IDMS, ITMS, CatalogSource and ClusterCatalog files |
@@ -28,10 +29,12 @@
 pub mod archive;
 pub mod bundle;
 pub mod cache;
+pub mod cached_image;
 pub mod client;
 pub mod copy;
 pub mod history;
 pub mod imageset;
+pub mod layers;
 pub mod operators;
 pub mod options;
 pub mod plan;

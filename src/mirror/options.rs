@@ -67,6 +67,8 @@ pub struct Options {
     pub strict_archive: bool,
     /// `--log-level`.
     pub log_level: String,
+    /// `--ignore-release-signature`: a release without a valid signature is mirrored anyway.
+    pub ignore_release_signature: bool,
 }
 
 impl Options {
@@ -99,6 +101,7 @@ impl Options {
             image_timeout: parse_duration(&args.image_timeout).map_err(|r| flag("--image-timeout", r))?,
             strict_archive: args.strict_archive,
             log_level: args.log_level.clone(),
+            ignore_release_signature: args.ignore_release_signature,
         })
     }
 

@@ -74,6 +74,11 @@ pub enum Category {
     /// An operator catalog image: reached by the cluster through its CatalogSource, so it is in
     /// no IDMS or ITMS (as oc-mirror does it).
     Catalog,
+    /// A release payload or one of its component images (`mirror.platform`).
+    Release,
+    /// The update graph data image (`platform.graph`): reached through the UpdateService, so
+    /// in no IDMS or ITMS either.
+    Graph,
 }
 
 impl Category {
@@ -83,7 +88,15 @@ impl Category {
         match self {
             Category::Generic => "generic",
             Category::Operator | Category::Catalog => "operator",
+            Category::Release | Category::Graph => "release",
         }
+    }
+
+    /// Whether the cluster reaches these images through the IDMS and ITMS (catalogs and the
+    /// graph image are reached through their own resources).
+    #[must_use]
+    pub fn in_mirror_sets(self) -> bool {
+        !matches!(self, Category::Catalog | Category::Graph)
     }
 
     /// oc-mirror's exit-code bit for failures in this category.
@@ -92,6 +105,7 @@ impl Category {
         match self {
             Category::Generic => 8,
             Category::Operator | Category::Catalog => 4,
+            Category::Release | Category::Graph => 2,
         }
     }
 }

@@ -227,7 +227,7 @@ pub fn write_catalogs(dir: &Path, catalogs: &[CatalogResource]) -> Result<Vec<Pa
 fn scope(images: &[&ImagePlan], repository_scope: bool) -> (Scoped, Scoped) {
     let mut digests = Scoped::new();
     let mut tags = Scoped::new();
-    for image in images.iter().filter(|i| i.category != Category::Catalog) {
+    for image in images.iter().filter(|i| i.category.in_mirror_sets()) {
         let (source, mirror) = scopes(&image.origin, &image.destination, repository_scope);
         if image.origin.digest().is_some() {
             digests.entry(image.category).or_default().entry(source.clone()).or_default().insert(mirror.clone());

@@ -21,9 +21,11 @@ use anyhow::Context as _;
 use super::cache::Cache;
 use super::client::{AuthFile, ClientPool, TransportConfig};
 use super::copy::{Endpoint, Engine, EngineOptions, ImageOutcome};
+use crate::reference::image::ImageRef;
 use super::history::History;
 use super::imageset::{self, CatalogRef, ImageSet, Kind};
 use super::operators::{self, Fetch, Prepared};
+use super::platform::{self, upstream::Upstream};
 use super::options::Options;
 use super::plan::{self, Category, ImagePlan, Mapping, Plan, PlanInput, Target, Workflow};
 use super::progress::Progress;
@@ -32,18 +34,32 @@ use super::{Failed, archive, bundle, resources};
 
 /// Exit bit of a generic failure.
 const EXIT_GENERIC: u8 = 1;
+/// Exit bit of release failures.
+const EXIT_RELEASE: u8 = 2;
 /// Exit bit of operator failures.
 const EXIT_OPERATOR: u8 = 4;
 
-/// What one run copies: the images of every source, and the operator catalogs, which are copied
-/// after everything else (a cluster must never see a catalog whose bundles are missing).
+/// What one run copies: the images of every source, then from the cache the release payloads
+/// and graph image, then the operator catalogs (a cluster must never see a release or a
+/// catalog whose images are missing).
 struct Work {
     plan: Plan,
+    /// `platform:` made ready.
+    releases: Option<platform::Prepared>,
+    /// The release payloads' and the graph image's plan entries (from the cache).
+    release_plans: Vec<ImagePlan>,
     catalogs: Vec<Prepared>,
     /// The catalogs' plan entries, in the order of `catalogs`.
     catalog_plans: Vec<ImagePlan>,
     /// Exit bits of what failed while planning.
     code: u8,
+}
+
+impl Work {
+    /// Every entry of the run, in copy order.
+    fn all(&self) -> Vec<&ImagePlan> {
+        self.plan.images.iter().chain(&self.release_plans).chain(&self.catalog_plans).collect()
+    }
 }
 
 /// Runs the workflow the options describe.
@@ -68,15 +84,14 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     for section in set.unsupported_sections() {
         tracing::error!("mirror.{section}: not supported by this version yet; its images are not mirrored");
         code |= match section {
-            "platform" => 2,
             "helm" => 16,
             _ => EXIT_GENERIC,
         };
     }
     if let Workflow::DiskToMirror(_) = &options.workflow
-        && (!options.dry_run || !set.content.operators.is_empty())
+        && (!options.dry_run || !set.content.operators.is_empty() || set.content.platform.is_some())
     {
-        // Catalogs are read from the cache, so the archives are unpacked before planning.
+        // Catalogs and releases are read from the cache, so the archives are unpacked first.
         let (from, cache_root) = (options.root.clone(), options.cache.clone());
         let extracted = tokio::task::spawn_blocking(move || archive::extract(&from, &cache_root)).await??;
         tracing::info!(archives = extracted.archives, blobs = extracted.blobs, "archives extracted and verified");
@@ -103,8 +118,9 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     }
 }
 
-/// Plans every source: additional images, then each operator catalog (fetched, selected and
-/// rebuilt in the cache) with its bundle and related images.
+/// Plans every source: additional images, the releases of `platform:` (payloads fetched and
+/// read in the cache), then each operator catalog (fetched, selected and rebuilt in the cache)
+/// with its bundle and related images.
 async fn plan_work(options: &Options, set: &ImageSet) -> anyhow::Result<Work> {
     let mapping = Mapping { workflow: &options.workflow, max_nested_paths: options.max_nested_paths };
     let plan = plan::build(&PlanInput {
@@ -113,15 +129,17 @@ async fn plan_work(options: &Options, set: &ImageSet) -> anyhow::Result<Work> {
         workflow: &options.workflow,
         max_nested_paths: options.max_nested_paths,
     })?;
-    let mut work = Work { plan, catalogs: Vec::new(), catalog_plans: Vec::new(), code: 0 };
-    if set.content.operators.is_empty() {
+    let mut work =
+        Work { plan, releases: None, release_plans: Vec::new(), catalogs: Vec::new(), catalog_plans: Vec::new(), code: 0 };
+    let platform = set.content.platform.as_ref().filter(|p| !p.channels.is_empty() || p.release.is_some());
+    if platform.is_none() && set.content.operators.is_empty() {
         return Ok(work);
     }
     let cache = Cache::new(&options.cache);
     let online = match &options.workflow {
         Workflow::DiskToMirror(_) => None,
         Workflow::MirrorToMirror(_) | Workflow::MirrorToDisk => {
-            let hosts: Vec<String> = set
+            let mut hosts: Vec<String> = set
                 .content
                 .operators
                 .iter()
@@ -130,10 +148,16 @@ async fn plan_work(options: &Options, set: &ImageSet) -> anyhow::Result<Work> {
                     _ => None,
                 })
                 .collect();
+            hosts.extend(platform.and_then(|p| p.release.as_deref()).and_then(|r| {
+                r.trim_start_matches("docker://").parse::<ImageRef>().ok().map(|i| i.registry().to_string())
+            }));
             let pool = client_pool(options, options.src_tls_verify, &hosts, &auth_file(options)?)?;
             Some(engine(options, Endpoint::Registry(pool), Endpoint::Cache(cache.clone())))
         }
     };
+    if let Some(platform) = platform {
+        plan_releases(options, platform, online.as_ref(), &cache, &mapping, set, &mut work).await?;
+    }
     let fetch = online.as_ref().map_or(Fetch::Offline, Fetch::Online);
     for operator in &set.content.operators {
         let prepared = match operators::prepare(operator, &fetch, &cache).await {
@@ -162,6 +186,61 @@ async fn plan_work(options: &Options, set: &ImageSet) -> anyhow::Result<Work> {
         work.catalogs.push(prepared);
     }
     Ok(work)
+}
+
+/// Prepares `platform:` and plans its images. A release error is critical (oc-mirror's
+/// rule): it is logged and stops the run with the release exit bit.
+async fn plan_releases(
+    options: &Options,
+    platform: &imageset::Platform,
+    online: Option<&Engine>,
+    cache: &Cache,
+    mapping: &Mapping<'_>,
+    set: &ImageSet,
+    work: &mut Work,
+) -> anyhow::Result<()> {
+    let upstream = match online {
+        Some(_) => {
+            let config = TransportConfig {
+                tls_verify: options.src_tls_verify,
+                cert_dirs: options.cert_dirs.clone(),
+                retry: options.retry,
+            };
+            let http = super::client::http_client(&config, &[])?;
+            Some(Upstream::new(http, platform::upstream::Endpoints::from_env()?, options.retry))
+        }
+        None => None,
+    };
+    let fetch = match (online, &upstream) {
+        (Some(engine), Some(upstream)) => platform::Fetch::Online { engine, upstream },
+        _ => platform::Fetch::Offline,
+    };
+    let working_dir = options.working_dir();
+    let context = platform::Context {
+        cache,
+        working_dir: &working_dir,
+        fetch,
+        ignore_signatures: options.ignore_release_signature,
+    };
+    let prepared = platform::prepare(platform, &context).await;
+    let planned = prepared.and_then(|p| {
+        let last = platform::plan_releases(&p, mapping, &set.blocked, &mut work.plan)?;
+        Ok((p, last))
+    });
+    match planned {
+        Ok((prepared, last)) => {
+            tracing::info!(releases = prepared.releases.len(), graph = prepared.graph_image.is_some(), "releases planned");
+            work.release_plans = last;
+            work.releases = Some(prepared);
+            Ok(())
+        }
+        Err(e) => {
+            let message = format!("error mirroring {e}");
+            tracing::error!("{message}");
+            write_error_log(&working_dir, &[message])?;
+            Err(Failed { code: EXIT_RELEASE | work.code, message: format!("release failed: {e}") }.into())
+        }
+    }
 }
 
 fn auth_file(options: &Options) -> anyhow::Result<AuthFile> {

@@ -9,9 +9,10 @@ use bytes::Bytes;
 
 use super::fbc::{self, Catalog};
 use super::select::Selection;
-use super::{Error, layers, prune, rebuild};
-use crate::manifest::{self, Descriptor, Kind};
+use super::{Error, prune, rebuild};
+use crate::manifest::{Descriptor, Kind};
 use crate::mirror::cache::{self, Cache};
+use crate::mirror::cached_image::{self, parse_manifest, platform_image, read_blob};
 use crate::reference::{Digest, Reference, RepoName, Tag};
 
 /// Failures while reading or rebuilding a catalog image, before the catalog's name is known to
@@ -21,13 +22,11 @@ pub(super) enum ImageError {
     #[error(transparent)]
     Cache(#[from] cache::Error),
     #[error(transparent)]
-    Layers(#[from] layers::Error),
+    Image(#[from] cached_image::Error),
     #[error(transparent)]
     Rebuild(#[from] rebuild::Error),
     #[error(transparent)]
     Fbc(#[from] fbc::Error),
-    #[error("manifest {digest}: {source}")]
-    Manifest { digest: Digest, source: manifest::Error },
     #[error("{0}")]
     Other(String),
 }
@@ -57,92 +56,16 @@ pub struct ReadCatalog {
 }
 
 /// Extracts the configs of the catalog `digest` (stored in `repo` of the cache) and reads them.
-/// The extraction is kept under the cache's catalog directory, so a re-run reads it again
-/// instead of unpacking the layers.
+/// The extraction is kept in the cache's work space, so a re-run reads it again instead of
+/// unpacking the layers.
 pub(super) async fn read_catalog(cache: &Cache, repo: &RepoName, digest: &Digest) -> Result<ReadCatalog, ImageError> {
     let image = platform_image(cache, repo, digest).await?;
     let config_bytes = read_blob(cache, &image.config.digest).await?;
     let (configs_label, serve_cache) = rebuild::catalog_dirs(&config_bytes)?;
-    let work = cache.catalog_dir(digest);
-    let configs = work.join("configs");
-    let done = work.join("configs.complete");
-    if tokio::fs::metadata(&done).await.is_err() {
-        let layers: Vec<PathBuf> = image.layers.iter().map(|l| cache.blob_path(&l.digest)).collect();
-        let (label, out, marker) = (configs_label.clone(), configs.clone(), done.clone());
-        tokio::task::spawn_blocking(move || -> Result<(), ImageError> {
-            if out.exists() {
-                std::fs::remove_dir_all(&out).map_err(|e| ImageError::Other(format!("{}: {e}", out.display())))?;
-            }
-            if let Some(parent) = out.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| ImageError::Other(format!("{}: {e}", parent.display())))?;
-            }
-            let files = layers::extract_subtree(&layers, &label, &out)?;
-            tracing::debug!(files, dir = %out.display(), "catalog configs extracted");
-            std::fs::write(&marker, b"").map_err(|e| ImageError::Other(format!("{}: {e}", marker.display())))?;
-            Ok(())
-        })
-        .await??;
-    }
+    let configs = cached_image::extract_dir(cache, digest, &image, &configs_label, "configs").await?;
     let dir = configs.clone();
     let catalog = tokio::task::spawn_blocking(move || fbc::read_dir(&dir)).await??;
     Ok(ReadCatalog { catalog, configs, configs_label, serve_cache })
-}
-
-/// One platform image of a catalog: its manifest, config and layers.
-struct PlatformImage {
-    config: Descriptor,
-    layers: Vec<Descriptor>,
-}
-
-/// The image whose configs are read: the catalog itself, or for a multi-arch catalog the
-/// linux/amd64 child (every platform carries the same configs; only the `opm` binary differs),
-/// else the first child.
-async fn platform_image(cache: &Cache, repo: &RepoName, digest: &Digest) -> Result<PlatformImage, ImageError> {
-    let root = cache.get_manifest(repo, &Reference::Digest(digest.clone())).await?;
-    let parsed = parse_manifest(&root.bytes, digest)?;
-    let image = match parsed.kind {
-        Kind::Image => parsed,
-        Kind::Index => {
-            let child = preferred_child(&root.bytes)
-                .or_else(|| parsed.children.first().map(|c| c.digest.clone()))
-                .ok_or_else(|| ImageError::Other(format!("index {digest} lists no manifest")))?;
-            let stored = cache.get_manifest(repo, &Reference::Digest(child.clone())).await?;
-            let image = parse_manifest(&stored.bytes, &child)?;
-            if image.kind != Kind::Image {
-                return Err(ImageError::Other(format!("index {digest}: child {child} is not an image")));
-            }
-            image
-        }
-    };
-    let mut blobs = image.blobs.into_iter();
-    let config = blobs.next().ok_or_else(|| ImageError::Other(format!("manifest {digest} has no config")))?;
-    Ok(PlatformImage { config, layers: blobs.collect() })
-}
-
-fn parse_manifest(bytes: &[u8], digest: &Digest) -> Result<manifest::Manifest, ImageError> {
-    manifest::parse(None, bytes)
-        .or_else(|_| manifest::parse(Some(manifest::OCI_MANIFEST), bytes))
-        .map_err(|source| ImageError::Manifest { digest: digest.clone(), source })
-}
-
-/// The linux/amd64 child of an index, if it lists one.
-fn preferred_child(index: &[u8]) -> Option<Digest> {
-    let value: serde_json::Value = serde_json::from_slice(index).ok()?;
-    value["manifests"].as_array()?.iter().find_map(|m| {
-        let platform = &m["platform"];
-        (platform["os"] == "linux" && platform["architecture"] == "amd64")
-            .then(|| m["digest"].as_str()?.parse().ok())
-            .flatten()
-    })
-}
-
-async fn read_blob(cache: &Cache, digest: &Digest) -> Result<Vec<u8>, ImageError> {
-    let path = cache.blob_path(digest);
-    let bytes = tokio::fs::read(&path).await.map_err(|e| ImageError::Other(format!("{}: {e}", path.display())))?;
-    if Digest::of(digest.algorithm(), &bytes) != *digest {
-        return Err(ImageError::Other(format!("{}: content does not match {digest}", path.display())));
-    }
-    Ok(bytes)
 }
 
 /// Builds the filtered catalog in the cache under `repo:tag` and returns its digest: the
@@ -157,7 +80,7 @@ pub(super) async fn rebuild_catalog(
     selection: &Selection,
     annotations: &[(String, String)],
 ) -> Result<Digest, ImageError> {
-    let work = cache.catalog_dir(original).join(format!("rebuild-{}", uuid::Uuid::new_v4()));
+    let work = cache.work_dir(original).join(format!("rebuild-{}", uuid::Uuid::new_v4()));
     let result = async {
         tokio::fs::create_dir_all(&work).await.map_err(|e| ImageError::Other(format!("{}: {e}", work.display())))?;
         let (configs, filtered, layer_file) = (read.configs.clone(), work.join("configs"), work.join("layer.tar.gz"));
@@ -220,22 +143,4 @@ async fn rebuild_image(
         foreign: false,
     };
     Ok(rebuild::rebuild_manifest(manifest_bytes, &descriptor, layer, annotations)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn multi_arch_catalogs_are_read_from_their_amd64_image() {
-        let d = |n: u8| format!("sha256:{}", hex::encode([n; 32]));
-        let index = serde_json::json!({"manifests": [
-            {"digest": d(1), "platform": {"os": "linux", "architecture": "arm64"}},
-            {"digest": d(2), "platform": {"os": "linux", "architecture": "amd64"}},
-        ]});
-        assert_eq!(preferred_child(index.to_string().as_bytes()), Some(d(2).parse().expect("digest")));
-        let no_amd64 =
-            serde_json::json!({"manifests": [{"digest": d(1), "platform": {"os": "linux", "architecture": "s390x"}}]});
-        assert_eq!(preferred_child(no_amd64.to_string().as_bytes()), None);
-    }
 }

@@ -8,7 +8,6 @@
 //! | `fbc` | reading a file-based catalog directory into packages, channels and bundles |
 //! | `select` | which bundles an `operators:` entry selects (the docs' filtering table, dependencies) |
 //! | `prune` | writing the filtered catalog's documents |
-//! | `layers` | extracting the configs directory from an image's layers (whiteouts applied) |
 //! | `rebuild` | the filtered catalog image: new layer, config, manifest, index |
 //! | `layout` | `oci://` catalogs: OCI layouts imported into the cache |
 //! | `list` | `mirror list operators`: packages, channels and versions as tables |
@@ -34,7 +33,6 @@
 
 mod catalog_image;
 pub mod fbc;
-pub mod layers;
 pub mod layout;
 pub mod list;
 pub mod prune;

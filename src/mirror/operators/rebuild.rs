@@ -424,13 +424,13 @@ pub fn catalog_dirs(config: &[u8]) -> Result<(String, Option<String>), Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::layers::tests::tree;
+    use crate::mirror::layers::tests::tree;
     use std::collections::{BTreeMap, HashMap};
 
     use tar::EntryType::{Directory as D, Regular as F};
 
     use super::*;
-    use crate::mirror::operators::layers;
+    use crate::mirror::layers;
 
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
