@@ -13,7 +13,9 @@
 //! | `cache` | the disk cache in the distribution filesystem layout |
 //! | `cached_image`, `layers` | images in the cache read as files: one directory out of the layers |
 //! | `archive`, `bundle`, `history` | `mirror_NNNNNN.tar` files, what goes in them, `.history` |
+//! | `platform` | the `platform:` source: OpenShift releases, the update graph, release selection |
 //! | `operators` | the `operators:` source: catalogs read, filtered, rebuilt; bundles planned |
+//! | `version` | semantic versions and version ranges, shared by releases and bundles |
 //! | `resources` | IDMS, ITMS, CatalogSource and ClusterCatalog files |
 //! | `workflow` | the three workflows and the dry run, end to end |
 //! | `progress` | the progress display |
@@ -38,9 +40,11 @@ pub mod layers;
 pub mod operators;
 pub mod options;
 pub mod plan;
+pub mod platform;
 pub mod progress;
 pub mod resources;
 pub mod verify;
+pub mod version;
 pub mod workflow;
 
 use crate::cli::mirror::MirrorArgs;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use super::version::{Range, Version};
+use crate::mirror::version::{Range, Version};
 use document::Document;
 
 mod document;

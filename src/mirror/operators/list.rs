@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use super::fbc::{Catalog, Package};
-use super::version::Version;
+use crate::mirror::version::Version;
 
 /// What to list, resolved from the command line.
 #[derive(Debug, Clone)]

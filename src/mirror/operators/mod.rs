@@ -4,7 +4,6 @@
 //! | module | owns |
 //! | --- | --- |
 //! | `catalog_image` | catalog images in the cache: configs extracted and read, the filtered image built |
-//! | `version` | semantic versions and version ranges |
 //! | `fbc` | reading a file-based catalog directory into packages, channels and bundles |
 //! | `select` | which bundles an `operators:` entry selects (the docs' filtering table, dependencies) |
 //! | `prune` | writing the filtered catalog's documents |
@@ -12,8 +11,9 @@
 //! | `layout` | `oci://` catalogs: OCI layouts imported into the cache |
 //! | `list` | `mirror list operators`: packages, channels and versions as tables |
 //!
-//! `version`, `fbc`, `select` and `prune` are pure functions over files and values, tested
-//! without a network; this file drives them over the disk cache.
+//! `fbc`, `select` and `prune` are pure functions over files and values (versions are
+//! `crate::mirror::version`), tested without a network; this file drives them over the disk
+//! cache.
 //!
 //! Every catalog goes through the disk cache, whatever the workflow:
 //!
@@ -38,7 +38,6 @@ pub mod list;
 pub mod prune;
 pub mod rebuild;
 pub mod select;
-pub mod version;
 
 use super::cache::Cache;
 use super::copy::{Engine, ImageOutcome};

@@ -32,8 +32,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::fbc::{Catalog, Channel, Entry, Gvk, Package};
-use super::version::Version;
 use crate::mirror::imageset::{Operator, Package as PackageFilter};
+use crate::mirror::version::Version;
 
 /// Why a selection could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

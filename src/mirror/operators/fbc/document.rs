@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::{Bundle, Channel, Entry, Gvk, RelatedImage};
-use crate::mirror::operators::version::{Range, Version};
+use crate::mirror::version::{Range, Version};
 
 /// One document as the model reads it.
 pub(super) enum Document {

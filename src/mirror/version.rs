@@ -1,7 +1,7 @@
-//! Semantic versions (semver 2.0.0) of operator bundles, and the version ranges bundles use in
-//! `olm.package.required` (blang/semver range syntax, as OLM reads them).
+//! Semantic versions (semver 2.0.0) of OpenShift releases and operator bundles, and the version
+//! ranges bundles use in `olm.package.required` (blang/semver range syntax, as OLM reads them).
 //!
-//! Bundle versions are strict semver. Versions typed in an ImageSetConfiguration
+//! Release versions (update graph nodes) and bundle versions are strict semver. Versions typed in an ImageSetConfiguration
 //! (`minVersion`, `maxVersion`) are read leniently ([`Version::parse_lenient`]): an optional
 //! `v`, and a missing minor or patch counts as 0 (`4.16` is `4.16.0`).
 //!
