@@ -20,6 +20,7 @@
 //! Each bundle has its bundle image (`bundles/<pkg>`) and one operator image
 //! (`operators/<pkg>-controller`, one per bundle) as related images; `alpha.v1.9.0` and
 //! `alpha.v1.10.0` also share `operators/shared-proxy`.
+#![allow(dead_code)] // tests/mirror_platform.rs uses only gzip_layer
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
