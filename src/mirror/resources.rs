@@ -1,6 +1,7 @@
 //! Cluster resources: `ImageDigestMirrorSet` and `ImageTagMirrorSet` files that point a cluster
-//! at the mirror, and the `CatalogSource` and `ClusterCatalog` of each mirrored operator catalog,
-//! in oc-mirror v2's format.
+//! at the mirror, the `CatalogSource` and `ClusterCatalog` of each mirrored operator catalog, and
+//! the `UpdateService` of a mirrored update graph, in oc-mirror v2's format. (The release
+//! signature ConfigMap is written by `platform::signature`.)
 //!
 //! ```yaml
 //! ---
@@ -112,6 +113,30 @@ pub fn write(dir: &Path, images: &[&ImagePlan], repository_scope: bool) -> Resul
         *slot = Some(path);
     }
     Ok(written)
+}
+
+/// File name of the UpdateService.
+pub const UPDATE_SERVICE_FILE: &str = "updateService.yaml";
+
+/// Writes `updateService.yaml`: an `UpdateService` (OpenShift Update Service operator) that
+/// serves the mirrored graph, reading releases from `releases` (the payload repository on the
+/// mirror) and the graph from `graph_image`. Named and shaped as oc-mirror v2 writes it; the
+/// user sets the namespace the operator runs in.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn write_update_service(dir: &Path, releases: &str, graph_image: &str) -> Result<PathBuf, Error> {
+    let service = serde_json::json!({
+        "apiVersion": "updateservice.operator.openshift.io/v1",
+        "kind": "UpdateService",
+        "metadata": {"name": "update-service-oc-mirror"},
+        "spec": {"graphDataImage": graph_image, "releases": releases, "replicas": 2},
+    });
+    let text = serde_yaml::to_string(&service).map_err(|e| Error::Render("UpdateService", e.to_string()))?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    let path = dir.join(UPDATE_SERVICE_FILE);
+    std::fs::write(&path, text).map_err(|source| Error::Io { path: path.clone(), source })?;
+    Ok(path)
 }
 
 /// A mirrored catalog, as its CatalogSource and ClusterCatalog name it.

@@ -9,7 +9,10 @@
 //!     dry-run/mapping.txt               docker://SOURCE=docker://DESTINATION per image
 //!     dry-run/missing.txt               (mirror to disk) images the cache lacks
 //!     cluster-resources/                idms-oc-mirror.yaml, itms-oc-mirror.yaml,
-//!                                       cs-<catalog>-<tag>.yaml, cc-<catalog>-<tag>.yaml
+//!                                       cs-<catalog>-<tag>.yaml, cc-<catalog>-<tag>.yaml,
+//!                                       signature-configmap.{json,yaml}, updateService.yaml
+//!     hold-release/cincinnati-graph-data/<arch>-<channel>.json   update graphs (read offline)
+//!     signatures/<tag>-sha256-<hex>     verified release signatures
 //!     .history/                         blobs already archived
 //! ```
 
@@ -21,6 +24,7 @@ use anyhow::Context as _;
 use super::cache::Cache;
 use super::client::{AuthFile, ClientPool, TransportConfig};
 use super::copy::{Endpoint, Engine, EngineOptions, ImageOutcome};
+use crate::reference::Digest;
 use crate::reference::image::ImageRef;
 use super::history::History;
 use super::imageset::{self, CatalogRef, ImageSet, Kind};
@@ -131,7 +135,7 @@ async fn plan_work(options: &Options, set: &ImageSet) -> anyhow::Result<Work> {
     })?;
     let mut work =
         Work { plan, releases: None, release_plans: Vec::new(), catalogs: Vec::new(), catalog_plans: Vec::new(), code: 0 };
-    let platform = set.content.platform.as_ref().filter(|p| !p.channels.is_empty() || p.release.is_some());
+    let platform = set.content.platform.as_ref().filter(|p| !p.channels.is_empty() || p.release.is_some() || p.graph);
     if platform.is_none() && set.content.operators.is_empty() {
         return Ok(work);
     }
@@ -290,18 +294,35 @@ async fn mirror_to_mirror(options: &Options, target: &Target, work: &Work) -> an
     );
     let mut outcomes = engine.copy_all(&work.plan.images).await;
     summarize(&engine, &outcomes);
-    if !work.catalog_plans.is_empty() {
-        let catalogs = self::engine(
+    let last = from_cache(work, &outcomes);
+    if !last.is_empty() {
+        let from_cache = self::engine(
             options,
             Endpoint::Cache(Cache::new(&options.cache)),
             Endpoint::Registry(destination_pool(options, &target.registry, &auth)?),
         );
-        let pushed = catalogs.copy_all(&work.catalog_plans).await;
-        summarize(&catalogs, &pushed);
+        let pushed = from_cache.copy_all(&last).await;
+        summarize(&from_cache, &pushed);
         outcomes.extend(pushed);
     }
-    write_resources(options, &succeeded(&outcomes), &work.catalogs)?;
+    write_resources(options, &succeeded(&outcomes), work)?;
     report_failures(&options.working_dir(), &outcomes)
+}
+
+/// What goes from the cache once the images are copied: the release payloads (unless one of
+/// the release images failed: a cluster must not see a release it can't pull) and the graph
+/// image, then the catalogs.
+fn from_cache(work: &Work, outcomes: &[ImageOutcome]) -> Vec<ImagePlan> {
+    let release_failed = outcomes.iter().any(|o| o.result.is_err() && o.plan.category == Category::Release);
+    if release_failed {
+        tracing::error!("release payloads not pushed: some of their component images failed");
+    }
+    work.release_plans
+        .iter()
+        .filter(|p| !(release_failed && p.category == Category::Release))
+        .chain(&work.catalog_plans)
+        .cloned()
+        .collect()
 }
 
 async fn mirror_to_disk(options: &Options, set: &ImageSet, work: &Work) -> anyhow::Result<u8> {
@@ -314,8 +335,10 @@ async fn mirror_to_disk(options: &Options, set: &ImageSet, work: &Work) -> anyho
     let code = report_failures(&options.working_dir(), &outcomes)?;
 
     // The catalogs are in the cache already (prepared there): archive them with the images.
+    // Release payloads, the graph image and catalogs are in the cache already (prepared there):
+    // archive them with the images.
     let mut mirrored = succeeded(&outcomes);
-    mirrored.extend(work.catalog_plans.iter());
+    mirrored.extend(work.release_plans.iter().chain(&work.catalog_plans));
     let blobs = bundle::blobs_of(&cache, &mirrored).await?;
     let history = History::new(&options.working_dir());
     let previous = history.read(options.since)?;
@@ -350,9 +373,10 @@ async fn disk_to_mirror(options: &Options, target: &Target, work: &Work) -> anyh
         Endpoint::Registry(destination_pool(options, &target.registry, &auth)?),
     );
     let mut outcomes = engine.copy_all(&work.plan.images).await;
-    outcomes.extend(engine.copy_all(&work.catalog_plans).await);
+    let last = from_cache(work, &outcomes);
+    outcomes.extend(engine.copy_all(&last).await);
     summarize(&engine, &outcomes);
-    write_resources(options, &succeeded(&outcomes), &work.catalogs)?;
+    write_resources(options, &succeeded(&outcomes), work)?;
     report_failures(&options.working_dir(), &outcomes)
 }
 
@@ -362,7 +386,7 @@ async fn dry_run(options: &Options, work: &Work) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let all: Vec<&ImagePlan> = work.plan.images.iter().chain(&work.catalog_plans).collect();
+    let all = work.all();
     let line = |p: &ImagePlan| format!("docker://{}=docker://{}\n", p.source, p.destination);
     let mapping: String = all.iter().map(|p| line(p)).collect();
     std::fs::write(dir.join("mapping.txt"), mapping)?;
@@ -386,7 +410,7 @@ async fn dry_run(options: &Options, work: &Work) -> anyhow::Result<()> {
             }
         }
         Workflow::MirrorToMirror(_) | Workflow::DiskToMirror(_) => {
-            write_resources(options, &all, &work.catalogs)?;
+            write_resources(options, &all, work)?;
         }
     }
     tracing::info!(images = all.len(), mapping = %dir.join("mapping.txt").display(), "dry run: nothing copied");
@@ -397,18 +421,17 @@ fn succeeded(outcomes: &[ImageOutcome]) -> Vec<&ImagePlan> {
     outcomes.iter().filter(|o| o.result.is_ok()).map(|o| &o.plan).collect()
 }
 
-fn write_resources(options: &Options, images: &[&ImagePlan], catalogs: &[Prepared]) -> anyhow::Result<()> {
+fn write_resources(options: &Options, images: &[&ImagePlan], work: &Work) -> anyhow::Result<()> {
     let dir = options.working_dir().join("cluster-resources");
     if images.is_empty() {
         tracing::info!("nothing mirrored: no cluster resources written");
         return Ok(());
     }
     let written = resources::write(&dir, images, options.max_nested_paths > 0)?;
-    for file in [written.idms, written.itms].into_iter().flatten() {
-        tracing::info!(file = %file.display(), "cluster resource written");
-    }
+    let mut files: Vec<PathBuf> = [written.idms, written.itms].into_iter().flatten().collect();
     // A catalog gets its CatalogSource once it is on the mirror, by the digest it has there.
-    let pushed: Vec<CatalogResource> = catalogs
+    let pushed: Vec<CatalogResource> = work
+        .catalogs
         .iter()
         .filter_map(|c| {
             let plan = images.iter().find(|i| i.category == Category::Catalog && i.source == c.cached)?;
@@ -420,10 +443,33 @@ fn write_resources(options: &Options, images: &[&ImagePlan], catalogs: &[Prepare
             })
         })
         .collect();
-    for file in resources::write_catalogs(&dir, &pushed)? {
+    files.extend(resources::write_catalogs(&dir, &pushed)?);
+    if let Some(releases) = &work.releases {
+        files.extend(write_release_resources(&dir, images, releases)?);
+    }
+    for file in files {
         tracing::info!(file = %file.display(), "cluster resource written");
     }
     Ok(())
+}
+
+/// The signature ConfigMap of the mirrored releases, and the UpdateService when the graph
+/// image is on the mirror.
+fn write_release_resources(dir: &Path, images: &[&ImagePlan], releases: &platform::Prepared) -> anyhow::Result<Vec<PathBuf>> {
+    let mirrored = |cached: &ImageRef| images.iter().find(|i| i.source == *cached);
+    let signatures: Vec<(Digest, Vec<u8>)> = releases
+        .releases
+        .iter()
+        .filter(|r| mirrored(&r.cached()).is_some())
+        .filter_map(|r| Some((r.digest.clone(), r.signature.clone()?)))
+        .collect();
+    let mut files = platform::signature::write_configmap(dir, &signatures)?;
+    let payload = releases.releases.iter().find_map(|r| mirrored(&r.cached()));
+    let graph = releases.graph_image.as_ref().and_then(|g| mirrored(g));
+    if let (Some(payload), Some(graph)) = (payload, graph) {
+        files.push(resources::write_update_service(dir, &payload.destination.name(), &graph.destination.to_string())?);
+    }
+    Ok(files)
 }
 
 fn summarize(engine: &Engine, outcomes: &[ImageOutcome]) {

@@ -30,6 +30,11 @@ impl Workspace {
 
     /// Runs `mirror-registry mirror` with the test's auth file and a cache under `cache`.
     pub fn mirror(&self, cache: &str, args: &[&str]) -> Output {
+        self.mirror_env(cache, args, &[])
+    }
+
+    /// [`Workspace::mirror`] with extra environment variables.
+    pub fn mirror_env(&self, cache: &str, args: &[&str], env: &[(String, String)]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
             .arg("mirror")
             .arg("--authfile")
@@ -42,6 +47,7 @@ impl Workspace {
             .env_remove("REGISTRY_AUTH_FILE")
             .env_remove("XDG_RUNTIME_DIR")
             .env_remove("RUST_LOG")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run mirror");
         eprintln!("--- mirror {args:?}: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));

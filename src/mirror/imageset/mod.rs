@@ -232,15 +232,12 @@ pub fn parse(text: &str) -> Result<ImageSet, Vec<Problem>> {
 }
 
 impl ImageSet {
-    /// Sections present in the file that this version does not mirror yet (the release and helm
-    /// workflows), by their key.
+    /// Sections present in the file that this version does not mirror yet (the helm workflow),
+    /// by their key.
     #[must_use]
     pub fn unsupported_sections(&self) -> Vec<&'static str> {
         let c = &self.content;
         let mut out = Vec::new();
-        if c.platform.as_ref().is_some_and(|p| !p.channels.is_empty() || p.graph || p.release.is_some()) {
-            out.push("platform");
-        }
         if c.helm.as_ref().is_some_and(|h| !h.repositories.is_empty() || !h.local.is_empty()) {
             out.push("helm");
         }
@@ -365,7 +362,7 @@ mirror:
         assert!((set.archive_size_gib - 4.0).abs() < f64::EPSILON);
         assert_eq!(set.content.additional_images.len(), 2);
         assert_eq!(set.blocked.len(), 1);
-        assert_eq!(set.unsupported_sections(), vec!["platform", "helm"]);
+        assert_eq!(set.unsupported_sections(), vec!["helm"]);
     }
 
     #[test]

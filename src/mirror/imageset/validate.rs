@@ -158,6 +158,23 @@ fn catalog_unique_name(op: &Operator) -> String {
 
 pub(super) fn validate_channels(platform: Option<&Platform>, locator: &Locator, problems: &mut Vec<Problem>) {
     let Some(platform) = platform else { return };
+    for arch in &platform.architectures {
+        if crate::mirror::platform::graph::arch_tag(arch).is_none() {
+            problems.push(locator.problem(
+                "architectures",
+                arch,
+                format!(
+                    "platform.architectures: {arch:?} is not one of {}",
+                    crate::mirror::platform::graph::ARCHITECTURES.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(release) = &platform.release
+        && let Err(e) = release.trim_start_matches("docker://").parse::<ImageRef>()
+    {
+        problems.push(locator.problem("release", release, format!("platform.release: {e}")));
+    }
     let mut seen = std::collections::HashSet::new();
     for ch in &platform.channels {
         if !seen.insert(ch.name.as_str()) {

@@ -42,6 +42,7 @@ use super::cached_image;
 use super::copy::Engine;
 use super::imageset::{Platform, ReleaseChannel};
 use super::plan::{CACHE_REGISTRY, Category, ImagePlan, Mapping, Plan};
+use super::version::Version;
 use crate::reference::image::ImageRef;
 use crate::reference::{Digest, Reference, RepoName, Tag};
 use payload::Payload;
@@ -216,8 +217,24 @@ async fn resolve(platform: &Platform, context: &Context<'_>) -> Result<Vec<Wante
             for channel in &platform.channels {
                 graphs.push(channel_graph(channel, arch, context).await?);
             }
-            let selections: Vec<(graph::ChannelSelection<'_>, &graph::Graph)> =
-                platform.channels.iter().zip(&graphs).map(|(c, g)| (selection(c), g)).collect();
+            let bounds = platform.channels.iter().map(bounds).collect::<Result<Vec<_>, _>>()?;
+            let selections: Vec<(graph::ChannelSelection<'_>, &graph::Graph)> = platform
+                .channels
+                .iter()
+                .zip(&bounds)
+                .zip(&graphs)
+                .map(|((channel, (min, max)), graph)| {
+                    let selection = graph::ChannelSelection {
+                        name: &channel.name,
+                        arch,
+                        min: min.as_ref(),
+                        max: max.as_ref(),
+                        shortest_path: channel.shortest_path,
+                        full: channel.full,
+                    };
+                    (selection, graph)
+                })
+                .collect();
             let selected = graph::select_channels(&selections)
                 .map_err(|e| Error::Channel { channel: channel_names(&platform.channels), arch: arch.into(), message: e.to_string() })?;
             for warning in &selected.warnings {
@@ -248,14 +265,18 @@ fn channel_names(channels: &[ReleaseChannel]) -> String {
     channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-fn selection(channel: &ReleaseChannel) -> graph::ChannelSelection<'_> {
-    graph::ChannelSelection {
-        name: &channel.name,
-        min: channel.min_version.as_deref(),
-        max: channel.max_version.as_deref(),
-        shortest_path: channel.shortest_path,
-        full: channel.full,
-    }
+/// A channel's `minVersion` and `maxVersion` (`4.16` means `4.16.0`).
+fn bounds(channel: &ReleaseChannel) -> Result<(Option<Version>, Option<Version>), Error> {
+    let parse = |field: &str, value: Option<&String>| {
+        value
+            .map(|v| {
+                Version::parse_lenient(v).map_err(|e| {
+                    Error::Config(format!("platform.channels {}: {field} {v:?}: {e}", channel.name))
+                })
+            })
+            .transpose()
+    };
+    Ok((parse("minVersion", channel.min_version.as_ref())?, parse("maxVersion", channel.max_version.as_ref())?))
 }
 
 /// The graph of one channel and arch: fetched and kept in the working dir (online), or read
@@ -373,14 +394,10 @@ async fn read_release(
         }
         Err(message) => return Err(Error::Signature { release: shown.clone(), message }),
     };
-    let tag = match (&want.tag, &signature) {
-        (Some(tag), _) => tag.clone(),
-        (None, Some((_, claims))) => identity_tag(&claims.docker_reference)
-            .map_or_else(|| derived_tag(context.cache, &repo, &digest, &payload.version), |t| Ok(Some(t)))
-            .await
-            .map_err(bad)?
-            .ok_or_else(|| bad("cannot tell the release's version and architecture".into()))?,
-        (None, None) => derived_tag(context.cache, &repo, &digest, &payload.version)
+    let signed_tag = signature.as_ref().and_then(|(_, claims)| identity_tag(&claims.docker_reference));
+    let tag = match want.tag.clone().or(signed_tag) {
+        Some(tag) => tag,
+        None => derived_tag(context.cache, &repo, &digest, &payload.version)
             .await
             .map_err(bad)?
             .ok_or_else(|| bad("cannot tell the release's version and architecture".into()))?,
