@@ -13,6 +13,7 @@
 //! | `cache` | the disk cache in the distribution filesystem layout |
 //! | `archive`, `bundle`, `history` | `mirror_NNNNNN.tar` files, what goes in them, `.history` |
 //! | `operators` | the `operators:` source: catalogs read, filtered, rebuilt; bundles planned |
+//! | `platform` | the `platform:` source: release signatures verified, their ConfigMap |
 //! | `resources` | IDMS, ITMS, CatalogSource and ClusterCatalog files |
 //! | `workflow` | the three workflows and the dry run, end to end |
 //! | `progress` | the progress display |
@@ -35,6 +36,7 @@ pub mod imageset;
 pub mod operators;
 pub mod options;
 pub mod plan;
+pub mod platform;
 pub mod progress;
 pub mod resources;
 pub mod verify;

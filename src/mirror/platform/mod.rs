@@ -1,0 +1,3 @@
+//! The `platform:` source: OpenShift release payloads and what comes with them.
+
+pub mod signature;
