@@ -13,7 +13,7 @@
 //! | `cache` | the disk cache in the distribution filesystem layout |
 //! | `cached_image`, `layers` | images in the cache read as files: one directory out of the layers |
 //! | `archive`, `bundle`, `history` | `mirror_NNNNNN.tar` files, what goes in them, `.history` |
-//! | `platform` | the `platform:` source: OpenShift releases, the update graph, release selection |
+//! | `platform` | the `platform:` source: update graph, release payloads, signatures, graph image |
 //! | `operators` | the `operators:` source: catalogs read, filtered, rebuilt; bundles planned |
 //! | `version` | semantic versions and version ranges, shared by releases and bundles |
 //! | `resources` | IDMS, ITMS, CatalogSource and ClusterCatalog files |
