@@ -15,17 +15,23 @@ mod release;
 mod scenario;
 #[path = "mirror/upstream_services.rs"]
 mod upstream_services;
+#[path = "mirror/workspace.rs"]
+mod workspace;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
+use std::path::Path;
+
+use serde::Deserialize as _;
 
 use common::{Registry, require_tool};
 use fixtures::Http;
 use release::{
     BASE_IMAGE_REPO, BASE_IMAGE_TAG, BOOTIMAGES, IMAGE_REFERENCES, PushedRelease, RELEASE_METADATA, RELEASE_REPO,
 };
-use scenario::{MULTI_STABLE_42, SKIP_EDGE, STABLE_42, Scenario};
+use scenario::{MULTI_STABLE_42, SKIP_EDGE, STABLE_41, STABLE_42, Scenario};
 use upstream_services::{CHANNELS_KEY, Signer, UpstreamServer};
+use workspace::{Workspace, file_url, stderr};
 
 /// The upstream registry, the graph/signature server and the standard world built on them.
 /// `None` when a tool is missing outside CI.
@@ -232,4 +238,449 @@ fn fixtures_build_a_consistent_release_world() {
     let mut server = server;
     server.stop();
     assert!(std::net::TcpStream::connect(server.url().trim_start_matches("http://")).is_err(), "stopped");
+}
+
+// ---- mirroring --------------------------------------------------------------------------------
+
+/// The environment that points the client at the test's services and key.
+fn service_env(server: &UpstreamServer, world: &Scenario, key: &Path) -> Vec<(String, String)> {
+    vec![
+        ("UPDATE_URL_OVERRIDE".into(), server.graph_url()),
+        ("OCP_SIGNATURE_URL".into(), server.signatures_url()),
+        ("OCP_SIGNATURE_VERIFICATION_PK".into(), key.display().to_string()),
+        ("GRAPH_BASE_IMAGE_OVERRIDE".into(), world.base_image.clone()),
+    ]
+}
+
+fn platform_isc(channels: &str, extra: &str) -> String {
+    format!("mirror:\n  platform:\n{extra}    channels:\n{channels}")
+}
+
+/// The release tags a dry run maps (`openshift/release-images:<tag>` destinations).
+fn mapped_release_tags(ws: &Workspace) -> BTreeSet<String> {
+    let mapping = std::fs::read_to_string(ws.path("work/working-dir/dry-run/mapping.txt")).expect("mapping.txt");
+    mapping
+        .lines()
+        .filter_map(|l| l.split_once("=docker://").map(|(_, d)| d))
+        .filter_map(|d| d.split_once("/openshift/release-images:").map(|(_, t)| t.to_string()))
+        .collect()
+}
+
+fn tags(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| (*s).to_string()).collect()
+}
+
+#[test]
+fn channel_selection_follows_the_docs() {
+    let Some((_registry, server, world)) = upstream() else { return };
+    let ours = Registry::ours();
+    let ws = Workspace::new();
+    let key = world.signer.public_key_file();
+    let env = service_env(&server, &world, &key);
+    let ch = |name: &str, extra: &str| format!("    - name: {name}\n{extra}");
+    let cases: Vec<(&str, String, &str, BTreeSet<String>)> = vec![
+        ("head", ch("stable-4.1", ""), "", tags(&["4.1.5-x86_64"])),
+        ("full", ch("stable-4.1", "      full: true\n"), "", STABLE_41.iter().map(|v| format!("{v}-x86_64")).collect()),
+        (
+            "only min",
+            ch("stable-4.2", "      minVersion: 4.2.2\n"),
+            "",
+            tags(&["4.2.2-x86_64", "4.2.3-x86_64", "4.2.4-x86_64"]),
+        ),
+        ("only max", ch("stable-4.1", "      maxVersion: 4.1.1\n"), "", tags(&["4.1.0-x86_64", "4.1.1-x86_64"])),
+        (
+            "range ignores edges",
+            ch("stable-4.2", "      minVersion: 4.2.0\n      maxVersion: 4.2.3\n"),
+            "",
+            tags(&["4.2.0-x86_64", "4.2.1-x86_64", "4.2.2-x86_64", "4.2.3-x86_64"]),
+        ),
+        (
+            "shortest path takes the skip edge",
+            ch("stable-4.2", "      minVersion: 4.2.0\n      maxVersion: 4.2.4\n      shortestPath: true\n"),
+            "",
+            tags(&["4.2.0-x86_64", "4.2.3-x86_64", "4.2.4-x86_64"]),
+        ),
+        (
+            "two channels: heads and the path between them",
+            format!("{}{}", ch("stable-4.1", ""), ch("stable-4.2", "")),
+            "",
+            tags(&["4.1.5-x86_64", "4.2.0-x86_64", "4.2.3-x86_64", "4.2.4-x86_64"]),
+        ),
+        ("multi", ch("stable-4.2", ""), "    architectures: [multi]\n", tags(&["4.2.4-multi"])),
+        (
+            "two architectures",
+            ch("stable-4.2", ""),
+            "    architectures: [amd64, multi]\n",
+            tags(&["4.2.4-x86_64", "4.2.4-multi"]),
+        ),
+    ];
+    for (name, channels, extra, expected) in cases {
+        let isc = ws.write_isc("isc.yaml", &platform_isc(&channels, extra));
+        let out = ws.mirror_env(
+            "cache",
+            &[
+                "-c",
+                isc.to_str().expect("utf-8"),
+                "--workspace",
+                &file_url(&ws.path("work")),
+                &format!("docker://{}", ours.host),
+                "--dry-run",
+            ],
+            &env,
+        );
+        assert!(out.status.success(), "case {name}: {}", stderr(&out));
+        assert_eq!(mapped_release_tags(&ws), expected, "case {name}");
+    }
+}
+
+/// Runs a mirror-to-mirror run of `isc` into `destination` with the services' environment.
+fn run_m2m(
+    ws: &Workspace,
+    env: &[(String, String)],
+    isc: &str,
+    destination: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let isc = ws.write_isc("isc.yaml", isc);
+    let work = file_url(&ws.path("work"));
+    let mut args =
+        vec!["-c", isc.to_str().expect("utf-8"), "--workspace", &work, "--dest-tls-verify=false", destination];
+    args.extend_from_slice(extra);
+    ws.mirror_env("cache", &args, env)
+}
+
+/// The multi-document YAML file `name` of the run's cluster resources.
+fn resource_docs(ws: &Workspace, name: &str) -> Vec<serde_yaml::Value> {
+    let text = std::fs::read_to_string(ws.path("work/working-dir/cluster-resources").join(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_yaml::Deserializer::from_str(&text).map(|d| serde_yaml::Value::deserialize(d).expect("yaml")).collect()
+}
+
+/// source → mirrors of the mirror set object `object` in `file`.
+fn mirror_set(ws: &Workspace, file: &str, object: &str, list: &str) -> BTreeMap<String, Vec<String>> {
+    let docs = resource_docs(ws, file);
+    let doc = docs
+        .iter()
+        .find(|d| d["metadata"]["name"].as_str() == Some(object))
+        .unwrap_or_else(|| panic!("{file} has no {object}"));
+    doc["spec"][list]
+        .as_sequence()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let mirrors =
+                e["mirrors"].as_sequence().expect("mirrors").iter().map(|m| m.as_str().expect("str").to_string());
+            (e["source"].as_str().expect("source").to_string(), mirrors.collect())
+        })
+        .collect()
+}
+
+/// Checks that `release` is on `down` under `prefix` exactly as upstream: payload, every
+/// component and the KubeVirt image, by the same digests.
+fn assert_mirrored(down: &Http, prefix: &str, release: &PushedRelease, kubevirt: bool) {
+    assert_eq!(
+        down.digest_of(&format!("{prefix}openshift/release-images"), &release.tag),
+        release.digest,
+        "{}",
+        release.tag
+    );
+    let components = format!("{prefix}openshift/release");
+    for (name, spec) in &release.components {
+        assert_eq!(
+            down.digest_of(&components, &format!("{}-{name}", release.tag)),
+            split(spec).1,
+            "{} {name}",
+            release.tag
+        );
+    }
+    let kubevirt_tag = format!("{}-kube-virt-container", release.tag);
+    if kubevirt {
+        assert_eq!(down.digest_of(&components, &kubevirt_tag), split(&release.kubevirt).1, "{}", release.tag);
+    } else {
+        assert!(down.manifest(&components, &kubevirt_tag).is_none(), "kubevirt not asked for");
+    }
+}
+
+/// The files of the graph image's last layer (the graph data), and its command.
+fn graph_image_files(down: &Http, repo: &str) -> (BTreeMap<String, Vec<u8>>, String) {
+    let (bytes, _) = down.manifest(repo, "latest").expect("graph image");
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).expect("manifest");
+    let layer =
+        manifest["layers"].as_array().expect("layers").last().expect("a layer")["digest"].as_str().expect("digest");
+    let config = down.blob(repo, manifest["config"]["digest"].as_str().expect("config"));
+    let config: serde_json::Value = serde_json::from_slice(&config).expect("config json");
+    (tar_files(&down.blob(repo, layer)), config["config"]["Cmd"].to_string())
+}
+
+/// Regular files of a gzip tar: path (without a leading `./` or `/`) → content.
+fn tar_files(gz: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz));
+    let mut out = BTreeMap::new();
+    for entry in archive.entries().expect("tar") {
+        let mut entry = entry.expect("entry");
+        if entry.header().entry_type().is_file() {
+            let path = entry
+                .path()
+                .expect("path")
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .trim_start_matches('/')
+                .to_string();
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).expect("read");
+            out.insert(path, content);
+        }
+    }
+    out
+}
+
+#[test]
+fn mirror_to_mirror_copies_releases_graph_image_and_writes_their_resources() {
+    let Some((registry, server, world)) = upstream() else { return };
+    let ours = Registry::ours();
+    let ws = Workspace::new();
+    let key = world.signer.public_key_file();
+    let env = service_env(&server, &world, &key);
+    let isc = "mirror:\n  platform:\n    graph: true\n    kubeVirtContainer: true\n    channels:\n    - name: stable-4.2\n      minVersion: 4.2.0\n      maxVersion: 4.2.4\n      shortestPath: true\n";
+    let destination = format!("docker://{}/mirror", ours.host);
+    let out = run_m2m(&ws, &env, isc, &destination, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let graph_asked = server.requests().into_iter().any(|r| {
+        r.path == upstream_services::GRAPH_PATH
+            && r.param("channel") == Some("stable-4.2")
+            && r.param("arch") == Some("amd64")
+    });
+    assert!(graph_asked, "the graph was asked for stable-4.2/amd64");
+
+    let down = Http::new(&ours.url());
+    let shortest = ["4.2.0", "4.2.3", "4.2.4"];
+    for version in shortest {
+        assert_mirrored(&down, "mirror/", world.release(version), true);
+    }
+    for skipped in ["4.2.1", "4.2.2"] {
+        assert!(down.manifest("mirror/openshift/release-images", &world.release(skipped).tag).is_none(), "{skipped}");
+    }
+    let (files, command) = graph_image_files(&down, "mirror/openshift/graph-image");
+    for (path, content) in tar_files(&world.graph_data) {
+        assert_eq!(files.get(&format!("var/lib/cincinnati-graph-data/{path}")), Some(&content), "graph data {path}");
+    }
+    assert!(
+        command.contains("exec cp -rp /var/lib/cincinnati-graph-data/* /var/lib/cincinnati/graph-data"),
+        "{command}"
+    );
+
+    let upstream_host = &registry.host;
+    let digest_mirrors = mirror_set(&ws, "idms-oc-mirror.yaml", "idms-release-0", "imageDigestMirrors");
+    let expected = BTreeMap::from([
+        (format!("{upstream_host}/{RELEASE_REPO}"), vec![format!("{}/mirror/openshift/release-images", ours.host)]),
+        (
+            format!("{upstream_host}/{}", release::COMPONENT_REPO),
+            vec![format!("{}/mirror/openshift/release", ours.host)],
+        ),
+    ]);
+    assert_eq!(digest_mirrors, expected);
+    let tag_mirrors = mirror_set(&ws, "itms-oc-mirror.yaml", "itms-release-0", "imageTagMirrors");
+    assert_eq!(tag_mirrors.keys().collect::<Vec<_>>(), [&format!("{upstream_host}/{RELEASE_REPO}")]);
+
+    let configmap: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(ws.path("work/working-dir/cluster-resources/signature-configmap.json")).expect("configmap json"),
+    )
+    .expect("json");
+    assert_eq!(configmap["metadata"]["namespace"], "openshift-config-managed");
+    assert_eq!(configmap["metadata"]["labels"]["release.openshift.io/verification-signatures"], "");
+    let data = configmap["binaryData"].as_object().expect("binaryData");
+    let keys: BTreeSet<String> = data.keys().cloned().collect();
+    let want: BTreeSet<String> =
+        shortest.iter().map(|v| format!("{}-1", world.release(v).digest.replace(':', "-"))).collect();
+    assert_eq!(keys, want);
+    for version in shortest {
+        let digest = &world.release(version).digest;
+        let key = format!("{}-1", digest.replace(':', "-"));
+        let decoded = base64_decode(data[&key].as_str().expect("base64"));
+        assert_eq!(Some(decoded), server.signature(digest), "signature of {version}");
+    }
+    let service = &resource_docs(&ws, "updateService.yaml")[0];
+    assert_eq!(service["kind"], "UpdateService");
+    assert_eq!(
+        service["spec"]["releases"].as_str(),
+        Some(format!("{}/mirror/openshift/release-images", ours.host).as_str())
+    );
+    assert_eq!(
+        service["spec"]["graphDataImage"].as_str(),
+        Some(format!("{}/mirror/openshift/graph-image:latest", ours.host).as_str())
+    );
+
+    let again = run_m2m(&ws, &env, isc, &destination, &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains(" 0 blobs copied"), "a second run copies nothing: {}", stderr(&again));
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).expect("base64")
+}
+
+#[test]
+fn mirror_to_disk_then_disk_to_mirror_without_network() {
+    let Some((registry, mut server, world)) = upstream() else { return };
+    let ours = Registry::ours();
+    let ws = Workspace::new();
+    let key = world.signer.public_key_file();
+    let env = service_env(&server, &world, &key);
+    let isc = ws.write_isc(
+        "isc.yaml",
+        "mirror:\n  platform:\n    graph: true\n    architectures: [amd64, multi]\n    channels:\n    - name: stable-4.2\n",
+    );
+    let isc = isc.to_str().expect("utf-8");
+    let m2d = ws.mirror_env("cache", &["-c", isc, &file_url(&ws.path("archive"))], &env);
+    assert!(m2d.status.success(), "{}", stderr(&m2d));
+
+    // Only the archives cross the air gap: a new directory, a new cache, no upstream at all.
+    std::fs::create_dir_all(ws.path("carried")).expect("mkdir");
+    for entry in std::fs::read_dir(ws.path("archive")).expect("archive dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "tar") {
+            std::fs::copy(&path, ws.path("carried").join(path.file_name().expect("name"))).expect("copy archive");
+        }
+    }
+    drop(registry);
+    server.stop();
+    let d2m = ws.mirror_env(
+        "cache2",
+        &[
+            "-c",
+            isc,
+            "--from",
+            &file_url(&ws.path("carried")),
+            "--dest-tls-verify=false",
+            &format!("docker://{}", ours.host),
+        ],
+        &env,
+    );
+    assert!(d2m.status.success(), "{}", stderr(&d2m));
+
+    let down = Http::new(&ours.url());
+    assert_mirrored(&down, "", world.release("4.2.4"), false);
+    let multi = world.multi_release("4.2.4");
+    assert_mirrored(&down, "", multi, false);
+    for (arch, child) in &multi.children {
+        assert!(down.manifest("openshift/release-images", child).is_some(), "multi payload's {arch} image");
+    }
+    assert!(down.manifest("openshift/release-images", &world.release("4.2.3").tag).is_none(), "heads only");
+    let (files, _) = graph_image_files(&down, "openshift/graph-image");
+    assert!(files.keys().any(|f| f.starts_with("var/lib/cincinnati-graph-data/channels/")), "graph data in the image");
+    let configmap = std::fs::read_to_string(ws.path("carried/working-dir/cluster-resources/signature-configmap.yaml"))
+        .expect("the configmap is written from the archived signatures");
+    for digest in [&world.release("4.2.4").digest, &multi.digest] {
+        assert!(configmap.contains(&format!("{}-1", digest.replace(':', "-"))), "{digest} in {configmap}");
+    }
+    assert!(ws.path("carried/working-dir/cluster-resources/updateService.yaml").is_file());
+}
+
+#[test]
+fn signatures_must_verify_unless_the_user_opts_out() {
+    let Some((_registry, server, world)) = upstream() else { return };
+    let Some(stranger) = Signer::other() else { return };
+    let ours = Registry::ours();
+    let release = world.release("4.1.5");
+    let isc = platform_isc("    - name: stable-4.1\n", "");
+    let good = server.signature(&release.digest).expect("signed");
+    let cases: Vec<(&str, Option<Vec<u8>>, bool, Result<(), &str>)> = vec![
+        ("missing", None, false, Err("has none")),
+        ("tampered", Some(upstream_services::corrupt(&good)), false, Err("signature")),
+        ("unknown key", Some(stranger.sign(&release.manifest, &release.tagged)), false, Err("not a trusted key")),
+        ("missing, opted out", None, true, Ok(())),
+    ];
+    for (name, signature, opt_out, expected) in cases {
+        match signature {
+            Some(s) => server.put_signature(&release.digest, s),
+            None => server.remove_signature(&release.digest),
+        }
+        let ws = Workspace::new();
+        let key = world.signer.public_key_file();
+        let namespace = name.replace([' ', ','], "-");
+        let extra: &[&str] = if opt_out { &["--ignore-release-signature"] } else { &[] };
+        let destination = format!("docker://{}/{namespace}", ours.host);
+        let out = run_m2m(&ws, &service_env(&server, &world, &key), &isc, &destination, extra);
+        let payload = Http::new(&ours.url()).manifest(&format!("{namespace}/openshift/release-images"), &release.tag);
+        let configmap = ws.path("work/working-dir/cluster-resources/signature-configmap.json");
+        match expected {
+            Ok(()) => {
+                assert!(out.status.success(), "case {name}: {}", stderr(&out));
+                assert!(payload.is_some(), "case {name}: mirrored");
+                assert!(stderr(&out).contains("--ignore-release-signature"), "case {name}: warned");
+                assert!(!configmap.exists(), "case {name}: no signature to publish");
+            }
+            Err(part) => {
+                assert_eq!(out.status.code(), Some(2), "case {name}: {}", stderr(&out));
+                let text = stderr(&out);
+                assert!(text.contains(&release.tag) && text.contains(part), "case {name}: {text}");
+                assert!(payload.is_none(), "case {name}: nothing pushed");
+            }
+        }
+    }
+    server.put_signature(&release.digest, good);
+}
+
+#[test]
+fn releases_that_cannot_be_resolved_stop_the_run_with_a_named_error() {
+    let Some((_registry, server, world)) = upstream() else { return };
+    let ws = Workspace::new();
+    let key = world.signer.public_key_file();
+    let closed = format!("http://127.0.0.1:{}/api/upgrades_info/v1/graph", common::free_port());
+    let ch = |extra: &str| format!("    - name: stable-4.2\n{extra}");
+    let cases: Vec<(&str, String, Option<&str>, &[&str])> = vec![
+        ("unknown channel", "    - name: stable-4.9\n".into(), None, &["stable-4.9", "does the channel exist"]),
+        ("unknown version", ch("      minVersion: 4.2.9\n"), None, &["4.2.9", "stable-4.2"]),
+        ("min above max", ch("      minVersion: 4.2.3\n      maxVersion: 4.2.1\n"), None, &["4.2.3", "4.2.1"]),
+        ("graph unreachable", ch(""), Some(closed.as_str()), &["stable-4.2", "127.0.0.1"]),
+    ];
+    for (name, channels, graph_url, parts) in cases {
+        let mut env = service_env(&server, &world, &key);
+        if let Some(url) = graph_url {
+            env.retain(|(k, _)| k != "UPDATE_URL_OVERRIDE");
+            env.push(("UPDATE_URL_OVERRIDE".into(), url.to_string()));
+        }
+        let out = run_m2m(&ws, &env, &platform_isc(&channels, ""), "docker://127.0.0.1:9/x", &["--dry-run"]);
+        assert_eq!(out.status.code(), Some(2), "case {name}: {}", stderr(&out));
+        let text = stderr(&out);
+        for part in parts {
+            assert!(text.contains(part), "case {name}: {part:?} in {text}");
+        }
+        let log = std::fs::read_dir(ws.path("work/working-dir/logs")).expect("logs").count();
+        assert!(log > 0, "case {name}: the error is logged");
+    }
+}
+
+#[test]
+fn a_release_named_by_digest_gets_its_signed_tag() {
+    let Some((registry, server, world)) = upstream() else { return };
+    let ours = Registry::ours();
+    let release = world.release("4.1.3");
+    let isc = format!("mirror:\n  platform:\n    release: {}\n", release.payload);
+    for (name, signed) in [("signed", true), ("unsigned, opted out", false)] {
+        if !signed {
+            server.remove_signature(&release.digest);
+        }
+        let ws = Workspace::new();
+        let key = world.signer.public_key_file();
+        let namespace = if signed { "signed" } else { "unsigned" };
+        let extra: &[&str] = if signed { &[] } else { &["--ignore-release-signature"] };
+        let out = run_m2m(
+            &ws,
+            &service_env(&server, &world, &key),
+            &isc,
+            &format!("docker://{}/{namespace}", ours.host),
+            extra,
+        );
+        assert!(out.status.success(), "case {name}: {}", stderr(&out));
+        // Signed: the tag comes from the signature's identity; unsigned: from release-metadata
+        // and the image's architecture. Both are the upstream tag.
+        assert_mirrored(&Http::new(&ours.url()), &format!("{namespace}/"), release, false);
+        assert!(
+            !server.requests().iter().any(|r| r.path.starts_with(upstream_services::GRAPH_PATH)),
+            "case {name}: a named release needs no graph"
+        );
+    }
+    drop(registry);
 }

@@ -157,7 +157,8 @@ impl Engine {
         &self.stats
     }
 
-    /// Copies every image, `parallel_images` at a time, and reports each outcome.
+    /// Copies every image, `parallel_images` at a time, and reports each outcome (in the order
+    /// the copies finish, not the order of `images`).
     pub async fn copy_all(&self, images: &[ImagePlan]) -> Vec<ImageOutcome> {
         self.progress.start_images(images.len() as u64, self.stats.bytes.clone());
         let outcomes: Vec<ImageOutcome> = futures_util::stream::iter(images.iter().cloned())

@@ -451,7 +451,7 @@ pub(super) mod tests {
     }
 
     /// Every path under `dir`: directories end with `/`, files map to their content.
-    pub(in crate::mirror::operators) fn tree(dir: &Path) -> BTreeMap<String, String> {
+    pub(in crate::mirror) fn tree(dir: &Path) -> BTreeMap<String, String> {
         fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
             for child in fs::read_dir(dir).expect("read dir") {
                 let path = child.expect("dir entry").path();

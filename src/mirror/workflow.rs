@@ -24,17 +24,17 @@ use anyhow::Context as _;
 use super::cache::Cache;
 use super::client::{AuthFile, ClientPool, TransportConfig};
 use super::copy::{Endpoint, Engine, EngineOptions, ImageOutcome};
-use crate::reference::Digest;
-use crate::reference::image::ImageRef;
 use super::history::History;
 use super::imageset::{self, CatalogRef, ImageSet, Kind};
 use super::operators::{self, Fetch, Prepared};
-use super::platform::{self, upstream::Upstream};
 use super::options::Options;
 use super::plan::{self, Category, ImagePlan, Mapping, Plan, PlanInput, Target, Workflow};
+use super::platform::{self, upstream::Upstream};
 use super::progress::Progress;
 use super::resources::CatalogResource;
 use super::{Failed, archive, bundle, resources};
+use crate::reference::Digest;
+use crate::reference::image::ImageRef;
 
 /// Exit bit of a generic failure.
 const EXIT_GENERIC: u8 = 1;
@@ -133,8 +133,14 @@ async fn plan_work(options: &Options, set: &ImageSet) -> anyhow::Result<Work> {
         workflow: &options.workflow,
         max_nested_paths: options.max_nested_paths,
     })?;
-    let mut work =
-        Work { plan, releases: None, release_plans: Vec::new(), catalogs: Vec::new(), catalog_plans: Vec::new(), code: 0 };
+    let mut work = Work {
+        plan,
+        releases: None,
+        release_plans: Vec::new(),
+        catalogs: Vec::new(),
+        catalog_plans: Vec::new(),
+        code: 0,
+    };
     let platform = set.content.platform.as_ref().filter(|p| !p.channels.is_empty() || p.release.is_some() || p.graph);
     if platform.is_none() && set.content.operators.is_empty() {
         return Ok(work);
@@ -233,7 +239,11 @@ async fn plan_releases(
     });
     match planned {
         Ok((prepared, last)) => {
-            tracing::info!(releases = prepared.releases.len(), graph = prepared.graph_image.is_some(), "releases planned");
+            tracing::info!(
+                releases = prepared.releases.len(),
+                graph = prepared.graph_image.is_some(),
+                "releases planned"
+            );
             work.release_plans = last;
             work.releases = Some(prepared);
             Ok(())
@@ -455,7 +465,11 @@ fn write_resources(options: &Options, images: &[&ImagePlan], work: &Work) -> any
 
 /// The signature ConfigMap of the mirrored releases, and the UpdateService when the graph
 /// image is on the mirror.
-fn write_release_resources(dir: &Path, images: &[&ImagePlan], releases: &platform::Prepared) -> anyhow::Result<Vec<PathBuf>> {
+fn write_release_resources(
+    dir: &Path,
+    images: &[&ImagePlan],
+    releases: &platform::Prepared,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mirrored = |cached: &ImageRef| images.iter().find(|i| i.source == *cached);
     let signatures: Vec<(Digest, Vec<u8>)> = releases
         .releases
@@ -465,7 +479,7 @@ fn write_release_resources(dir: &Path, images: &[&ImagePlan], releases: &platfor
         .collect();
     let mut files = platform::signature::write_configmap(dir, &signatures)?;
     let payload = releases.releases.iter().find_map(|r| mirrored(&r.cached()));
-    let graph = releases.graph_image.as_ref().and_then(|g| mirrored(g));
+    let graph = releases.graph_image.as_ref().and_then(mirrored);
     if let (Some(payload), Some(graph)) = (payload, graph) {
         files.push(resources::write_update_service(dir, &payload.destination.name(), &graph.destination.to_string())?);
     }

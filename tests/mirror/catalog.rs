@@ -385,7 +385,7 @@ pub fn read_catalog_image(
         .collect();
     let label = config["config"]["Labels"]["operators.operatorframework.io.index.configs.v1"].as_str().expect("label");
     let out = dir.path().join("configs");
-    mirror_registry::mirror::operators::layers::extract_subtree(&layers, label, &out).expect("extract configs");
+    mirror_registry::mirror::layers::extract_subtree(&layers, label, &out).expect("extract configs");
     let catalog = mirror_registry::mirror::operators::fbc::read_dir(&out).expect("the catalog reads back");
     (catalog, config, root)
 }

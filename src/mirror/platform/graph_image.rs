@@ -20,7 +20,8 @@ pub const BASE_IMAGE: &str = "registry.access.redhat.com/ubi9/ubi:latest";
 /// Where the graph data is unpacked in the image.
 pub const DATA_DIR: &str = "/var/lib/cincinnati-graph-data";
 /// The command: copy the data into the Update Service's graph-data volume.
-const COMMAND: [&str; 3] = ["/bin/bash", "-c", "exec cp -rp /var/lib/cincinnati-graph-data/* /var/lib/cincinnati/graph-data"];
+const COMMAND: [&str; 3] =
+    ["/bin/bash", "-c", "exec cp -rp /var/lib/cincinnati-graph-data/* /var/lib/cincinnati/graph-data"];
 
 /// Why the image could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +122,8 @@ fn with_command(config: &[u8]) -> Result<Vec<u8>, Error> {
     if run.is_null() {
         *run = serde_json::json!({});
     }
-    let run = run.as_object_mut().ok_or_else(|| rebuild::Error::Invalid("the config's config is not an object".into()))?;
+    let run =
+        run.as_object_mut().ok_or_else(|| rebuild::Error::Invalid("the config's config is not an object".into()))?;
     run.insert("Cmd".into(), serde_json::json!(COMMAND));
     run.remove("Entrypoint");
     Ok(serde_json::to_vec(&value).map_err(|e| rebuild::Error::Invalid(e.to_string()))?)

@@ -187,17 +187,8 @@ pub async fn prepare(platform: &Platform, context: &Context<'_>) -> Result<Prepa
 
 /// The key ring: `$OCP_SIGNATURE_VERIFICATION_PK` (a key file) or Red Hat's release keys.
 fn keyring() -> Result<Keyring, Error> {
-    match std::env::var_os("OCP_SIGNATURE_VERIFICATION_PK").filter(|v| !v.is_empty()) {
-        Some(path) => {
-            let path = PathBuf::from(path);
-            let bytes = std::fs::read(&path).map_err(|e| {
-                Error::Config(format!("OCP_SIGNATURE_VERIFICATION_PK={}: {e}", path.display()))
-            })?;
-            Keyring::parse(&bytes)
-                .map_err(|e| Error::Config(format!("OCP_SIGNATURE_VERIFICATION_PK={}: {e}", path.display())))
-        }
-        None => Ok(Keyring::red_hat()),
-    }
+    let file = std::env::var_os(signature::KEY_FILE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    Keyring::load(file.as_deref()).map_err(|e| Error::Config(format!("{}: {e}", signature::KEY_FILE_ENV)))
 }
 
 /// The payloads the configuration asks for: each channel's selection per architecture, and
@@ -235,15 +226,19 @@ async fn resolve(platform: &Platform, context: &Context<'_>) -> Result<Vec<Wante
                     (selection, graph)
                 })
                 .collect();
-            let selected = graph::select_channels(&selections)
-                .map_err(|e| Error::Channel { channel: channel_names(&platform.channels), arch: arch.into(), message: e.to_string() })?;
+            let selected = graph::select_channels(&selections).map_err(|e| Error::Channel {
+                channel: channel_names(&platform.channels),
+                arch: arch.into(),
+                message: e.to_string(),
+            })?;
             for warning in &selected.warnings {
                 tracing::warn!(arch, "{warning}");
             }
             for release in selected.releases {
                 let tag = format!("{}-{arch_tag}", release.version);
                 let bad = |message: String| Error::Release { release: tag.clone(), message };
-                let image: ImageRef = release.payload.parse().map_err(|e| bad(format!("payload {}: {e}", release.payload)))?;
+                let image: ImageRef =
+                    release.payload.parse().map_err(|e| bad(format!("payload {}: {e}", release.payload)))?;
                 if image.digest().is_none() {
                     return Err(bad(format!("the graph names the payload {} without a digest", release.payload)));
                 }
@@ -253,9 +248,7 @@ async fn resolve(platform: &Platform, context: &Context<'_>) -> Result<Vec<Wante
     }
     if let Some(release) = &platform.release {
         let name = release.trim_start_matches("docker://");
-        let image: ImageRef = name
-            .parse()
-            .map_err(|e| Error::Config(format!("platform.release: {release}: {e}")))?;
+        let image: ImageRef = name.parse().map_err(|e| Error::Config(format!("platform.release: {release}: {e}")))?;
         wanted.push(Wanted { tag: image.tag().cloned(), image });
     }
     Ok(wanted)
@@ -270,9 +263,8 @@ fn bounds(channel: &ReleaseChannel) -> Result<(Option<Version>, Option<Version>)
     let parse = |field: &str, value: Option<&String>| {
         value
             .map(|v| {
-                Version::parse_lenient(v).map_err(|e| {
-                    Error::Config(format!("platform.channels {}: {field} {v:?}: {e}", channel.name))
-                })
+                Version::parse_lenient(v)
+                    .map_err(|e| Error::Config(format!("platform.channels {}: {field} {v:?}: {e}", channel.name)))
             })
             .transpose()
     };
@@ -331,14 +323,17 @@ async fn payloads_in_cache(wanted: &[Wanted], context: &Context<'_>) -> Result<V
                     needed_by: Vec::new(),
                 })
                 .collect();
+            // Outcomes come in completion order: match them to the wanted payloads by origin.
             let outcomes = engine.copy_all(&plans).await;
-            outcomes
-                .into_iter()
-                .map(|o| {
-                    o.result.map_err(|e| Error::Release {
-                        release: o.plan.origin.to_string(),
-                        message: super::operators::error_chain(&e),
-                    })
+            wanted
+                .iter()
+                .map(|w| {
+                    let release = w.image.to_string();
+                    match outcomes.iter().find(|o| o.plan.origin == w.image).map(|o| &o.result) {
+                        Some(Ok(digest)) => Ok(digest.clone()),
+                        Some(Err(e)) => Err(Error::Release { release, message: super::operators::error_chain(e) }),
+                        None => Err(Error::Release { release, message: "not copied".into() }),
+                    }
                 })
                 .collect()
         }
@@ -347,7 +342,9 @@ async fn payloads_in_cache(wanted: &[Wanted], context: &Context<'_>) -> Result<V
             for want in wanted {
                 let missing = |e: String| Error::Release {
                     release: want.tag.as_ref().map_or_else(|| want.image.to_string(), ToString::to_string),
-                    message: format!("{e}; the archives hold no such payload: run mirror to disk with this configuration first"),
+                    message: format!(
+                        "{e}; the archives hold no such payload: run mirror to disk with this configuration first"
+                    ),
                 };
                 let digest = match (&want.tag, want.image.digest()) {
                     (Some(tag), _) => context
@@ -402,13 +399,15 @@ async fn read_release(
             .map_err(bad)?
             .ok_or_else(|| bad("cannot tell the release's version and architecture".into()))?,
     };
-    let stored = context.cache.get_manifest(&repo, &Reference::Digest(digest.clone())).await.map_err(|e| bad(e.to_string()))?;
+    let stored =
+        context.cache.get_manifest(&repo, &Reference::Digest(digest.clone())).await.map_err(|e| bad(e.to_string()))?;
     context.cache.put_manifest(&repo, &stored.bytes, &digest, Some(&tag)).await.map_err(|e| bad(e.to_string()))?;
     if let Some((bytes, _)) = &signature {
         save_signature(context.working_dir, &tag, &digest, bytes).map_err(bad)?;
     }
-    let origin = ImageRef::new(want.image.registry(), want.image.repository().clone(), Some(tag.clone()), Some(digest.clone()))
-        .map_err(|e| bad(e.to_string()))?;
+    let origin =
+        ImageRef::new(want.image.registry(), want.image.repository().clone(), Some(tag.clone()), Some(digest.clone()))
+            .map_err(|e| bad(e.to_string()))?;
     tracing::info!(release = %tag, components = payload.components.len(), "release payload read");
     Ok(Release { tag, origin, digest, payload, signature: signature.map(|(bytes, _)| bytes) })
 }
@@ -490,16 +489,15 @@ async fn graph_image(context: &Context<'_>) -> Result<ImageRef, Error> {
     let repo: RepoName = GRAPH_REPO.parse().expect("a valid repository name");
     let tag: Tag = GRAPH_TAG.parse().expect("a valid tag");
     let digest = match &context.fetch {
-        Fetch::Offline => context
-            .cache
-            .resolve_tag(&repo, &tag)
-            .await
-            .map_err(|e| Error::GraphImage(e.to_string()))?
-            .ok_or_else(|| {
-                Error::GraphImage(format!(
-                    "{GRAPH_REPO}:{GRAPH_TAG} is not in the archives; run mirror to disk with graph: true first"
-                ))
-            })?,
+        Fetch::Offline => {
+            context.cache.resolve_tag(&repo, &tag).await.map_err(|e| Error::GraphImage(e.to_string()))?.ok_or_else(
+                || {
+                    Error::GraphImage(format!(
+                        "{GRAPH_REPO}:{GRAPH_TAG} is not in the archives; run mirror to disk with graph: true first"
+                    ))
+                },
+            )?
+        }
         Fetch::Online { engine, upstream } => {
             let base_name = std::env::var("GRAPH_BASE_IMAGE_OVERRIDE")
                 .ok()
@@ -556,8 +554,7 @@ pub fn plan_releases(
         let kubevirt = release.payload.kubevirt.iter().map(|image| (payload::KUBEVIRT_COMPONENT, image.as_str()));
         let components = release.payload.components.iter().map(|c| (c.name.as_str(), c.image.as_str()));
         for (name, image) in components.chain(kubevirt) {
-            let origin: ImageRef =
-                image.parse().map_err(|e| bad(format!("component {name}: {image}: {e}")))?;
+            let origin: ImageRef = image.parse().map_err(|e| bad(format!("component {name}: {image}: {e}")))?;
             let tag: Tag = format!("{}-{name}", release.tag)
                 .parse()
                 .map_err(|e| bad(format!("component {name}: no valid tag: {e}")))?;
@@ -567,9 +564,8 @@ pub fn plan_releases(
             entry.needed_by.push(format!("component {name} of release {}", release.tag));
             plan.add(entry, blocked);
         }
-        let destination = mapping
-            .registry_destination(&release_repo(), &release.tag)
-            .map_err(|e| bad(e.to_string()))?;
+        let destination =
+            mapping.registry_destination(&release_repo(), &release.tag).map_err(|e| bad(e.to_string()))?;
         let cached = release.cached();
         last.push(ImagePlan {
             origin: release.origin.clone(),
@@ -582,9 +578,7 @@ pub fn plan_releases(
     if let Some(cached) = &prepared.graph_image {
         let repo: RepoName = GRAPH_REPO.parse().expect("a valid repository name");
         let tag: Tag = GRAPH_TAG.parse().expect("a valid tag");
-        let destination = mapping
-            .registry_destination(&repo, &tag)
-            .map_err(|e| Error::GraphImage(e.to_string()))?;
+        let destination = mapping.registry_destination(&repo, &tag).map_err(|e| Error::GraphImage(e.to_string()))?;
         last.push(ImagePlan {
             origin: cached.clone(),
             source: cached.clone(),

@@ -108,7 +108,8 @@ pub fn parse_image_references(bytes: &[u8]) -> Result<(String, Vec<Component>), 
         .into_iter()
         .filter_map(|tag| {
             let from = tag.from?;
-            (from.kind.is_empty() || from.kind == "DockerImage").then_some(Component { name: tag.name, image: from.name })
+            (from.kind.is_empty() || from.kind == "DockerImage")
+                .then_some(Component { name: tag.name, image: from.name })
         })
         .collect();
     if components.is_empty() {
@@ -139,7 +140,8 @@ pub fn parse_kubevirt(bytes: &[u8]) -> Result<String, String> {
         .and_then(|d| d.get("stream"))
         .and_then(serde_yaml::Value::as_str)
         .ok_or("has no data.stream")?;
-    let stream: serde_json::Value = serde_json::from_str(stream).map_err(|e| format!("data.stream is not JSON: {e}"))?;
+    let stream: serde_json::Value =
+        serde_json::from_str(stream).map_err(|e| format!("data.stream is not JSON: {e}"))?;
     stream["architectures"]["x86_64"]["images"]["kubevirt"]["digest-ref"]
         .as_str()
         .filter(|s| !s.is_empty())

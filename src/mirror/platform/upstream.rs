@@ -120,10 +120,9 @@ fn sibling_graph_data(graph_url: &str) -> String {
     let Ok(mut url) = reqwest::Url::parse(graph_url) else { return GRAPH_DATA_URL.to_string() };
     url.set_query(None);
     let path = url.path().trim_end_matches('/').to_string();
-    let base = path.strip_suffix("/v1/graph").map_or_else(
-        || path.rsplit_once('/').map_or(String::new(), |(parent, _)| parent.to_string()),
-        str::to_string,
-    );
+    let base = path
+        .strip_suffix("/v1/graph")
+        .map_or_else(|| path.rsplit_once('/').map_or(String::new(), |(parent, _)| parent.to_string()), str::to_string);
     url.set_path(&format!("{base}/graph-data"));
     url.to_string()
 }
@@ -184,7 +183,8 @@ impl Upstream {
     /// [`Error`] naming the URL or the file.
     pub async fn graph_data(&self, out: &Path) -> Result<(), Error> {
         let url = self.endpoints.graph_data.clone();
-        let response = self.get(&url).await?.ok_or_else(|| Error::Http { url: url.clone(), message: "not found (404)".into() })?;
+        let response =
+            self.get(&url).await?.ok_or_else(|| Error::Http { url: url.clone(), message: "not found (404)".into() })?;
         let io = |source| Error::Io { path: out.to_path_buf(), source };
         let mut file = tokio::fs::File::create(out).await.map_err(io)?;
         let mut stream = response.bytes_stream();
@@ -210,7 +210,10 @@ impl Upstream {
             };
             attempt += 1;
             if attempt >= self.retry.times.max(1) {
-                return Err(Error::Http { url: url.to_string(), message: format!("{message} (after {attempt} attempts)") });
+                return Err(Error::Http {
+                    url: url.to_string(),
+                    message: format!("{message} (after {attempt} attempts)"),
+                });
             }
             tokio::time::sleep(self.retry.wait(attempt - 1, wait)).await;
         }
