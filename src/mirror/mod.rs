@@ -12,6 +12,7 @@
 //! | `verify` | digest verification of blob streams on the fly |
 //! | `cache` | the disk cache in the distribution filesystem layout |
 //! | `cached_image`, `layers` | images in the cache read as files: one directory out of the layers |
+//! | `rebuild` | an image rebuilt with one more layer (filtered catalogs, the graph data image) |
 //! | `archive`, `bundle`, `history` | `mirror_NNNNNN.tar` files, what goes in them, `.history` |
 //! | `platform` | the `platform:` source: update graph, release payloads, signatures, graph image |
 //! | `operators` | the `operators:` source: catalogs read, filtered, rebuilt; bundles planned |
@@ -42,6 +43,7 @@ pub mod options;
 pub mod plan;
 pub mod platform;
 pub mod progress;
+pub mod rebuild;
 pub mod resources;
 pub mod verify;
 pub mod version;

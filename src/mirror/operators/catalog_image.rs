@@ -9,10 +9,11 @@ use bytes::Bytes;
 
 use super::fbc::{self, Catalog};
 use super::select::Selection;
-use super::{Error, prune, rebuild};
+use super::{Error, prune};
 use crate::manifest::{Descriptor, Kind};
 use crate::mirror::cache::{self, Cache};
 use crate::mirror::cached_image::{self, parse_manifest, platform_image, read_blob};
+use crate::mirror::rebuild;
 use crate::reference::{Digest, Reference, RepoName, Tag};
 
 /// Failures while reading or rebuilding a catalog image, before the catalog's name is known to
@@ -61,11 +62,52 @@ pub struct ReadCatalog {
 pub(super) async fn read_catalog(cache: &Cache, repo: &RepoName, digest: &Digest) -> Result<ReadCatalog, ImageError> {
     let image = platform_image(cache, repo, digest).await?;
     let config_bytes = read_blob(cache, &image.config.digest).await?;
-    let (configs_label, serve_cache) = rebuild::catalog_dirs(&config_bytes)?;
+    let (configs_label, serve_cache) = catalog_dirs(&config_bytes)?;
     let configs = cached_image::extract_dir(cache, digest, &image, &configs_label, "configs").await?;
     let dir = configs.clone();
     let catalog = tokio::task::spawn_blocking(move || fbc::read_dir(&dir)).await??;
     Ok(ReadCatalog { catalog, configs, configs_label, serve_cache })
+}
+
+/// What a catalog config says about itself: the configs directory (label
+/// `operators.operatorframework.io.index.configs.v1`) and the cache directory of `opm serve`
+/// (`--cache-dir=DIR` or `--cache-dir DIR` in `Cmd` or `Entrypoint`), if any.
+///
+/// # Errors
+/// [`rebuild::Error::Invalid`] when the config is not JSON or lacks the label.
+pub(super) fn catalog_dirs(config: &[u8]) -> Result<(String, Option<String>), rebuild::Error> {
+    let object = rebuild::parse_object(config, "image config")?;
+    let run = object.get("config").and_then(serde_json::Value::as_object);
+    let configs = run
+        .and_then(|c| c.get("Labels"))
+        .and_then(serde_json::Value::as_object)
+        .and_then(|labels| labels.get(CONFIGS_LABEL))
+        .and_then(serde_json::Value::as_str)
+        .filter(|dir| !dir.trim().is_empty())
+        .ok_or_else(|| {
+            rebuild::Error::Invalid(format!("the image config has no {CONFIGS_LABEL} label: not a file-based catalog"))
+        })?
+        .to_string();
+    // Entrypoint then Cmd is the command line the runtime runs. Each argument is also split at
+    // whitespace so that a shell form (`sh -c "opm serve ... --cache-dir=/tmp/cache"`) is read.
+    let words: Vec<&str> = ["Entrypoint", "Cmd"]
+        .iter()
+        .filter_map(|key| run.and_then(|c| c.get(*key)).and_then(serde_json::Value::as_array))
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .flat_map(str::split_whitespace)
+        .collect();
+    let mut cache = None;
+    let mut iter = words.iter();
+    while let Some(word) = iter.next() {
+        if let Some(dir) = word.strip_prefix("--cache-dir=") {
+            cache = Some(dir);
+        } else if *word == "--cache-dir" {
+            cache = iter.next().copied();
+        }
+    }
+    let cache = cache.map(|dir| dir.trim_matches(['"', '\''])).filter(|dir| !dir.is_empty()).map(str::to_string);
+    Ok((configs, cache))
 }
 
 /// Builds the filtered catalog in the cache under `repo:tag` and returns its digest: the
@@ -143,4 +185,62 @@ async fn rebuild_image(
         foreign: false,
     };
     Ok(rebuild::rebuild_manifest(manifest_bytes, &descriptor, layer, annotations)?)
+}
+
+/// The label naming the configs directory of a file-based catalog image.
+pub const CONFIGS_LABEL: &str = "operators.operatorframework.io.index.configs.v1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_dirs_are_read_from_the_config() {
+        let config =
+            |run: serde_json::Value| serde_json::to_vec(&serde_json::json!({"config": run})).expect("serialize");
+        let label = serde_json::json!({CONFIGS_LABEL: "/configs"});
+        let cases: Vec<(&str, Vec<u8>, Option<(&str, Option<&str>)>)> = vec![
+            (
+                "upstream catalog",
+                config(serde_json::json!({
+                    "Labels": label, "Entrypoint": ["/bin/opm"],
+                    "Cmd": ["serve", "/configs", "--cache-dir=/tmp/cache"]
+                })),
+                Some(("/configs", Some("/tmp/cache"))),
+            ),
+            (
+                "separate argument in entrypoint",
+                config(serde_json::json!({
+                    "Labels": label, "Entrypoint": ["/bin/opm", "serve", "/configs", "--cache-dir", "/var/cache"],
+                    "Cmd": null
+                })),
+                Some(("/configs", Some("/var/cache"))),
+            ),
+            (
+                "shell form",
+                config(serde_json::json!({
+                    "Labels": label, "Cmd": ["/bin/sh", "-c", "exec opm serve /configs --cache-dir=/tmp/c"]
+                })),
+                Some(("/configs", Some("/tmp/c"))),
+            ),
+            (
+                "no cache",
+                config(serde_json::json!({"Labels": label, "Entrypoint": null, "Cmd": ["serve", "/configs"]})),
+                Some(("/configs", None)),
+            ),
+            ("no label", config(serde_json::json!({"Labels": {"other": "x"}})), None),
+            ("no labels at all", config(serde_json::json!({})), None),
+            ("not json", b"{".to_vec(), None),
+        ];
+        for (name, bytes, want) in cases {
+            let got = catalog_dirs(&bytes);
+            match (got, want) {
+                (Ok((configs, cache)), Some((want_configs, want_cache))) => {
+                    assert_eq!((configs.as_str(), cache.as_deref()), (want_configs, want_cache), "case {name}");
+                }
+                (Err(rebuild::Error::Invalid(_)), None) => {}
+                (got, want) => panic!("case {name}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
 }

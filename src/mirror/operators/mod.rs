@@ -7,7 +7,6 @@
 //! | `fbc` | reading a file-based catalog directory into packages, channels and bundles |
 //! | `select` | which bundles an `operators:` entry selects (the docs' filtering table, dependencies) |
 //! | `prune` | writing the filtered catalog's documents |
-//! | `rebuild` | the filtered catalog image: new layer, config, manifest, index |
 //! | `layout` | `oci://` catalogs: OCI layouts imported into the cache |
 //! | `list` | `mirror list operators`: packages, channels and versions as tables |
 //!
@@ -36,7 +35,6 @@ pub mod fbc;
 pub mod layout;
 pub mod list;
 pub mod prune;
-pub mod rebuild;
 pub mod select;
 
 use super::cache::Cache;

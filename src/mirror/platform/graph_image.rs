@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crate::manifest::Descriptor;
 use crate::mirror::cache::Cache;
 use crate::mirror::cached_image::{self, parse_manifest, platform_image, read_blob};
-use crate::mirror::operators::rebuild;
+use crate::mirror::rebuild;
 use crate::reference::{Digest, Reference, RepoName, Tag};
 
 /// The base image oc-mirror builds on; `GRAPH_BASE_IMAGE_OVERRIDE` replaces it (a site's own

@@ -1,8 +1,9 @@
-//! Building the filtered catalog image: one new layer that replaces the configs directory (an
-//! opaque whiteout, then the filtered files), the config with that layer's diff ID and a history
-//! entry appended (labels, `Cmd` and `Entrypoint` unchanged), and the manifest with the new
-//! config and the layer appended. For a multi-arch catalog each platform's image gets the same
-//! new layer, and the index points at the rebuilt children.
+//! Rebuilding an image with one more layer, for the filtered operator catalog and the update
+//! graph data image: the layer replaces one directory (an opaque whiteout, then the new files),
+//! the config gets that layer's diff ID and a history entry appended (labels, `Cmd` and
+//! `Entrypoint` unchanged), and the manifest the new config and the layer appended. For a
+//! multi-arch image each platform's image gets the same new layer, and the index points at the
+//! rebuilt children.
 //!
 //! Deterministic: the same filtered files give the same layer digest (sorted entries, zero
 //! times and owners, fixed modes, gzip without name or time), so that a re-run pushes nothing
@@ -64,11 +65,9 @@ pub struct BuiltLayer {
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 /// Media type of the new layer in an OCI manifest.
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// The label naming the configs directory of a file-based catalog image.
-pub const CONFIGS_LABEL: &str = "operators.operatorframework.io.index.configs.v1";
 /// `created` of the history entry: fixed, so that the config digest is the same on every run.
 const HISTORY_CREATED: &str = "1970-01-01T00:00:00Z";
-const HISTORY_COMMENT: &str = "mirror-registry: filtered catalog";
+const HISTORY_COMMENT: &str = "mirror-registry";
 
 /// Writes the layer: `<subtree>/.wh..wh..opq`, then every file of `dir` below `<subtree>/`, and a
 /// whiteout for each path of `remove` (image-absolute paths such as `/tmp/cache`, for content
@@ -239,7 +238,11 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-fn parse_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, Error> {
+/// `bytes` as a JSON object (`what` names it in the error).
+///
+/// # Errors
+/// [`Error::Invalid`].
+pub fn parse_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, Error> {
     match serde_json::from_slice(bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Error::Invalid(format!("the {what} is not a JSON object"))),
@@ -379,47 +382,6 @@ pub fn rebuild_index(
         other => return Err(Error::Invalid(format!("{other} is not an index"))),
     }
     Ok((serialize(&object, "index")?, parsed.media_type))
-}
-
-/// What a catalog config says about itself: the configs directory (label
-/// `operators.operatorframework.io.index.configs.v1`) and the cache directory of `opm serve`
-/// (`--cache-dir=DIR` or `--cache-dir DIR` in `Cmd` or `Entrypoint`), if any.
-///
-/// # Errors
-/// [`Error::Invalid`] when the config is not JSON or lacks the label.
-pub fn catalog_dirs(config: &[u8]) -> Result<(String, Option<String>), Error> {
-    let object = parse_object(config, "image config")?;
-    let run = object.get("config").and_then(Value::as_object);
-    let configs = run
-        .and_then(|c| c.get("Labels"))
-        .and_then(Value::as_object)
-        .and_then(|labels| labels.get(CONFIGS_LABEL))
-        .and_then(Value::as_str)
-        .filter(|dir| !dir.trim().is_empty())
-        .ok_or_else(|| {
-            Error::Invalid(format!("the image config has no {CONFIGS_LABEL} label: not a file-based catalog"))
-        })?
-        .to_string();
-    // Entrypoint then Cmd is the command line the runtime runs. Each argument is also split at
-    // whitespace so that a shell form (`sh -c "opm serve ... --cache-dir=/tmp/cache"`) is read.
-    let words: Vec<&str> = ["Entrypoint", "Cmd"]
-        .iter()
-        .filter_map(|key| run.and_then(|c| c.get(*key)).and_then(Value::as_array))
-        .flatten()
-        .filter_map(Value::as_str)
-        .flat_map(str::split_whitespace)
-        .collect();
-    let mut cache = None;
-    let mut iter = words.iter();
-    while let Some(word) = iter.next() {
-        if let Some(dir) = word.strip_prefix("--cache-dir=") {
-            cache = Some(dir);
-        } else if *word == "--cache-dir" {
-            cache = iter.next().copied();
-        }
-    }
-    let cache = cache.map(|dir| dir.trim_matches(['"', '\''])).filter(|dir| !dir.is_empty()).map(str::to_string);
-    Ok((configs, cache))
 }
 
 #[cfg(test)]
@@ -608,7 +570,7 @@ mod tests {
                     "architecture": "amd64",
                     "os": "linux",
                     "config": {
-                        "Labels": {CONFIGS_LABEL: "/configs"},
+                        "Labels": {"operators.operatorframework.io.index.configs.v1": "/configs"},
                         "Entrypoint": ["/bin/opm"],
                         "Cmd": ["serve", "/configs", "--cache-dir=/tmp/cache"]
                     },
@@ -622,7 +584,7 @@ mod tests {
                 serde_json::json!({
                     "architecture": "arm64",
                     "os": "linux",
-                    "config": {"Labels": {CONFIGS_LABEL: "/configs"}, "Cmd": null},
+                    "config": {"Labels": {"operators.operatorframework.io.index.configs.v1": "/configs"}, "Cmd": null},
                     "rootfs": {"type": "layers", "diff_ids": [D1]}
                 }),
                 1,
@@ -641,7 +603,7 @@ mod tests {
                 Some(&serde_json::json!({
                     "created": "1970-01-01T00:00:00Z",
                     "created_by": "filter catalog",
-                    "comment": "mirror-registry: filtered catalog"
+                    "comment": "mirror-registry"
                 })),
                 "case {name}"
             );
@@ -807,54 +769,5 @@ mod tests {
         assert!(matches!(as_index, Err(Error::Invalid(_))), "manifest as index: {as_index:?}");
         let not_json = rebuild_manifest(b"nope", &config, &built_layer(), &[]);
         assert!(matches!(not_json, Err(Error::Invalid(_))), "not json: {not_json:?}");
-    }
-
-    #[test]
-    fn catalog_dirs_are_read_from_the_config() {
-        let config = |run: Value| serde_json::to_vec(&serde_json::json!({"config": run})).expect("serialize");
-        let label = serde_json::json!({CONFIGS_LABEL: "/configs"});
-        let cases: Vec<(&str, Vec<u8>, Option<(&str, Option<&str>)>)> = vec![
-            (
-                "upstream catalog",
-                config(serde_json::json!({
-                    "Labels": label, "Entrypoint": ["/bin/opm"],
-                    "Cmd": ["serve", "/configs", "--cache-dir=/tmp/cache"]
-                })),
-                Some(("/configs", Some("/tmp/cache"))),
-            ),
-            (
-                "separate argument in entrypoint",
-                config(serde_json::json!({
-                    "Labels": label, "Entrypoint": ["/bin/opm", "serve", "/configs", "--cache-dir", "/var/cache"],
-                    "Cmd": null
-                })),
-                Some(("/configs", Some("/var/cache"))),
-            ),
-            (
-                "shell form",
-                config(serde_json::json!({
-                    "Labels": label, "Cmd": ["/bin/sh", "-c", "exec opm serve /configs --cache-dir=/tmp/c"]
-                })),
-                Some(("/configs", Some("/tmp/c"))),
-            ),
-            (
-                "no cache",
-                config(serde_json::json!({"Labels": label, "Entrypoint": null, "Cmd": ["serve", "/configs"]})),
-                Some(("/configs", None)),
-            ),
-            ("no label", config(serde_json::json!({"Labels": {"other": "x"}})), None),
-            ("no labels at all", config(serde_json::json!({})), None),
-            ("not json", b"{".to_vec(), None),
-        ];
-        for (name, bytes, want) in cases {
-            let got = catalog_dirs(&bytes);
-            match (got, want) {
-                (Ok((configs, cache)), Some((want_configs, want_cache))) => {
-                    assert_eq!((configs.as_str(), cache.as_deref()), (want_configs, want_cache), "case {name}");
-                }
-                (Err(Error::Invalid(_)), None) => {}
-                (got, want) => panic!("case {name}: got {got:?}, want {want:?}"),
-            }
-        }
     }
 }
