@@ -42,17 +42,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use clap::Parser;
 
 #[path = "shared/loopback.rs"]
 mod loopback;
+#[path = "shared/measure.rs"]
+mod measure;
 use loopback::{sha256, start_distribution, start_ours};
+use measure::{MEASURE, Measured, measure_child, run_measured};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -323,59 +325,6 @@ fn seed(source: &Registry, host: &str, args: &Args) -> anyhow::Result<Seeded> {
     Ok(Seeded { images, image_bytes, catalog_digest, configs_bytes })
 }
 
-/// Wall time and peak RSS of one client process.
-struct Measured {
-    seconds: f64,
-    peak_kib: u64,
-}
-
-/// The first argument that makes this program a measuring wrapper (see [`measure_child`]).
-const MEASURE: &str = "__measure-child";
-
-/// Runs `cmd` to completion with its output in `log`; its wall time and peak RSS.
-///
-/// The command runs under this program started again as a wrapper ([`measure_child`]), so
-/// that the wrapper's `getrusage(RUSAGE_CHILDREN)` covers that one child: its `ru_maxrss` is
-/// the kernel's exact record of the child's peak, where polling `VmHWM` could miss the last
-/// moments, and this process's own children (registries, earlier clients) don't count.
-fn run_measured(cmd: &Command, what: &str, log: &Path) -> anyhow::Result<Measured> {
-    let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let result = log.with_extension("measured");
-    let status = Command::new(std::env::current_exe()?)
-        .arg(MEASURE)
-        .arg(&result)
-        .arg(cmd.get_program())
-        .args(cmd.get_args())
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .status()
-        .with_context(|| format!("starting {what}"))?;
-    if !status.success() {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(30).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        bail!("{what} failed ({status}); last lines of {}:\n{}", log.display(), tail.join("\n"));
-    }
-    let text = std::fs::read_to_string(&result).with_context(|| format!("reading {}", result.display()))?;
-    let (seconds, peak_kib) = text.trim().split_once(' ').context("measurement file")?;
-    Ok(Measured { seconds: seconds.parse()?, peak_kib: peak_kib.parse()? })
-}
-
-/// The wrapper: `operators __measure-child RESULT PROGRAM ARGS...` runs the program (its output
-/// inherited), writes `SECONDS PEAK_KIB` to `RESULT` and exits with the program's status.
-fn measure_child(mut argv: impl Iterator<Item = std::ffi::OsString>) -> anyhow::Result<i32> {
-    let result = PathBuf::from(argv.next().context("no result file")?);
-    let program = argv.next().context("no program")?;
-    let started = Instant::now();
-    let status =
-        Command::new(&program).args(argv).status().with_context(|| format!("starting {}", program.display()))?;
-    let seconds = started.elapsed().as_secs_f64();
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
-    std::fs::write(&result, format!("{seconds} {}", usage.max_rss()))?;
-    Ok(status.code().unwrap_or(1))
-}
-
 /// Writes an `ImageSetConfiguration` for the catalog: the whole of it, or the first `selected`
 /// packages' channel `stable` from 1.0.0 up.
 fn write_isc(path: &Path, host: &str, selected: Option<usize>) -> anyhow::Result<()> {
@@ -518,7 +467,7 @@ impl Bench<'_> {
                 eprintln!(
                     "{:.2} s, {:.1} MiB, mapping.txt {lines} lines (expected {expected_lines}{})",
                     m.seconds,
-                    m.peak_kib as f64 / 1024.0,
+                    m.peak_mib(),
                     if lines == expected_lines { "" } else { ": MISMATCH" }
                 );
                 rows.push((format!("{what}; mapping.txt {lines} lines"), m));
@@ -649,7 +598,7 @@ fn main() -> anyhow::Result<()> {
     println!("| scenario | seconds | peak RSS MiB |");
     println!("| --- | ---: | ---: |");
     for (what, m) in &rows {
-        println!("| {what} | {:.2} | {:.1} |", m.seconds, m.peak_kib as f64 / 1024.0);
+        println!("| {what} | {:.2} | {:.1} |", m.seconds, m.peak_mib());
     }
     println!(
         "\n{} bundle and related images ({image_mib:.0} MiB) and the catalog: mirror-registry is {ratio:.2}x as fast as skopeo sync",

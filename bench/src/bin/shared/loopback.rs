@@ -1,4 +1,4 @@
-//! Registries on loopback for the bench binaries (`mirror`, `operators`): Debian's
+//! Registries on loopback for the bench binaries (`mirror`, `operators`, `releases`): Debian's
 //! `docker-registry` and `mirror-registry serve`, each a process killed on drop.
 
 use std::io::{BufRead, BufReader};
@@ -11,7 +11,8 @@ use sha2::Digest as _;
 
 /// A registry process, killed on drop.
 pub struct Process {
-    child: Child,
+    /// The process (for its pid).
+    pub child: Child,
     /// `host:port` of its listener.
     pub host: String,
 }
