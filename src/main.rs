@@ -12,9 +12,23 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}: {e:#}", if as_oc_mirror { "oc-mirror" } else { "mirror-registry" });
+            eprintln!("{}: {}", if as_oc_mirror { "oc-mirror" } else { "mirror-registry" }, chain(&e));
             // A mirror run that finished with failures exits with oc-mirror's bitmask.
             e.downcast_ref::<mirror_registry::mirror::Failed>().map_or(ExitCode::FAILURE, |f| ExitCode::from(f.code))
         }
     }
+}
+
+/// The error and its causes on one line. A cause whose text its parent already shows (an error
+/// that prints its source, as `{path}: {source}` does) is not repeated.
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }

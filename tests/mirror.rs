@@ -631,6 +631,47 @@ fn configuration_errors_name_their_line_also_when_invoked_as_oc_mirror() {
     );
 }
 
+/// Usage errors exit 1 with clap's message (exit codes above 1 are the mirror's result bitmask,
+/// 2 being "release failed"); a missing file says its OS error once; flags oc-mirror users type
+/// that do nothing here are accepted with a warning; `version` answers in text and JSON.
+#[test]
+fn usage_errors_exit_1_and_compatibility_flags_are_accepted() {
+    let ws = Workspace::new();
+    let out = ws.mirror("cache", &["--no-such-flag", "file:///tmp/x"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unexpected argument '--no-such-flag'"), "{}", stderr(&out));
+    let out = ws.mirror("cache", &["-c", "isc.yaml", "--parallel-images", "99", "file:///tmp/x"]);
+    assert_eq!(out.status.code(), Some(1), "out of range is a usage error too");
+
+    let missing = ws.path("missing.yaml");
+    let out = ws.mirror("cache", &["-c", missing.to_str().expect("utf-8"), &file_url(&ws.path("out"))]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).matches("No such file or directory").count(), 1, "{}", stderr(&out));
+
+    let isc = ws.write_isc("isc.yaml", "mirror:\n  additionalImages: []\n");
+    let flags =
+        ["--secure-policy", "--port", "55000", "--rebuild-catalogs", "--remove-signatures", "--loglevel", "info"];
+    let mut args = vec!["-c", isc.to_str().expect("utf-8"), "--dry-run"];
+    args.extend(flags);
+    let out_dir = file_url(&ws.path("out"));
+    args.push(&out_dir);
+    let out = ws.mirror("cache", &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for flag in ["--secure-policy", "--port", "--rebuild-catalogs", "--remove-signatures"] {
+        assert!(stderr(&out).contains(&format!("{flag} has no effect here")), "{flag}: {}", stderr(&out));
+    }
+
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mirror-registry")).arg("mirror").args(args).output().expect("run")
+    };
+    let version = run(&["version", "--output", "json"]);
+    assert!(version.status.success(), "{}", stderr(&version));
+    let info: serde_json::Value = serde_json::from_slice(&version.stdout).expect("version json");
+    assert_eq!(info["clientVersion"]["gitVersion"], format!("v{}", env!("CARGO_PKG_VERSION")));
+    let help = run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0), "--help is no error");
+}
+
 #[test]
 fn pushes_over_tls_with_basic_auth_to_docker_registry() {
     if !common::require_tool("htpasswd") {

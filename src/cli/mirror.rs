@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
+use crate::mirror::client::RetryPolicy;
+use crate::mirror::options::{self, Options};
+
 /// Mirror an image set: registry to registry, registry to disk, or disk to registry.
 ///
 ///   mirror -c isc.yaml file://DIR                                 mirror to disk
@@ -70,8 +73,8 @@ pub struct MirrorArgs {
     /// Fail when a file is larger than archiveSize instead of giving it an archive of its own.
     #[arg(long)]
     pub strict_archive: bool,
-    /// Log level: error, warn, info, debug or trace.
-    #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
+    /// Log level: error, warn, info, debug or trace (also spelt --loglevel, as oc-mirror does).
+    #[arg(long, alias = "loglevel", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
     /// Mirror releases whose signature is missing or fails verification (with a warning)
     /// instead of failing them; such releases get no entry in signature-configmap.yaml.
@@ -82,6 +85,22 @@ pub struct MirrorArgs {
     /// Accepted for compatibility with `oc-mirror --v2`; this is always the v2 behaviour.
     #[arg(long, hide = true)]
     pub v2: bool,
+    /// oc-mirror: verify sigstore signatures of the images with a secure policy. No effect here
+    /// (a warning says so): release signatures are always verified, image signatures are not.
+    #[arg(long)]
+    pub secure_policy: bool,
+    /// oc-mirror: port of its local cache registry. No effect here (a warning says so): the cache
+    /// is a directory in the distribution layout, read without a server.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// oc-mirror: rebuild operator catalogs. No effect here (a warning says so): filtered catalogs
+    /// are always rebuilt.
+    #[arg(long)]
+    pub rebuild_catalogs: bool,
+    /// oc-mirror: do not copy image signatures. No effect here (a warning says so): signatures are
+    /// only copied when the image set names them.
+    #[arg(long)]
+    pub remove_signatures: bool,
 }
 
 /// `mirror`: a run (flags and a destination) or a subcommand such as `list operators`.
@@ -102,6 +121,16 @@ pub enum MirrorSubcommand {
     /// Show what a source offers before writing an image set configuration.
     #[command(subcommand)]
     List(ListCommand),
+    /// Print the client's version (oc-mirror's `version` command).
+    Version(VersionArgs),
+}
+
+/// Flags of `mirror version`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VersionArgs {
+    /// Output format: json or yaml (default: one line of text).
+    #[arg(long, short = 'o', value_parser = ["json", "yaml"])]
+    pub output: Option<String>,
 }
 
 /// `mirror list ...`.
@@ -178,7 +207,11 @@ pub fn run(command: &MirrorCommand) -> anyhow::Result<()> {
                 cert_dirs: list.cert_dir.clone(),
             })
         }
-        (None, Some(args)) => crate::mirror::run(args),
+        (Some(MirrorSubcommand::Version(version)), _) => {
+            print!("{}", crate::mirror::version_text(version.output.as_deref()));
+            Ok(())
+        }
+        (None, Some(args)) => crate::mirror::run(&options(args)?),
         (None, None) => anyhow::bail!("mirror needs -c FILE and a destination, or a subcommand; see --help"),
     }
 }
@@ -188,6 +221,105 @@ pub fn run(command: &MirrorCommand) -> anyhow::Result<()> {
 /// # Errors
 /// Whatever the mirror run reports; a [`crate::mirror::Failed`] carries oc-mirror's exit code.
 pub fn run_as_oc_mirror() -> anyhow::Result<()> {
-    let cli = OcMirrorCli::parse();
+    let cli: OcMirrorCli = super::parse_args();
     run(&cli.mirror)
+}
+
+/// The run's options from the flags: every value checked, defaults resolved.
+///
+/// # Errors
+/// [`options::Error`] naming the flag at fault.
+pub fn options(args: &MirrorArgs) -> Result<Options, options::Error> {
+    let (workflow, root) = options::workflow(&args.destination, args.from.as_deref(), args.workspace.as_deref())?;
+    let duration = |flag: &'static str, text: &str| options::parse_duration(text).map_err(|r| options::flag(flag, r));
+    let mut notices = Vec::new();
+    for (set, name, why) in [
+        (
+            args.secure_policy,
+            "--secure-policy",
+            "image signatures are not verified by this client (release signatures always are)",
+        ),
+        (args.port.is_some(), "--port", "the cache is a directory read without a local registry"),
+        (args.rebuild_catalogs, "--rebuild-catalogs", "filtered catalogs are always rebuilt"),
+        (
+            args.remove_signatures,
+            "--remove-signatures",
+            "image signatures are only copied when the image set names them",
+        ),
+    ] {
+        if set {
+            notices.push(format!("{name} has no effect here: {why}"));
+        }
+    }
+    Ok(Options {
+        config: args.config.clone(),
+        workflow,
+        root,
+        dry_run: args.dry_run,
+        since: args.since.as_deref().map(options::parse_date).transpose()?,
+        cache: options::cache_dir(args.cache_dir.as_deref())?,
+        authfile: args.authfile.clone(),
+        src_tls_verify: args.src_tls_verify,
+        dest_tls_verify: args.dest_tls_verify,
+        cert_dirs: args.cert_dir.clone(),
+        max_nested_paths: args.max_nested_paths,
+        parallel_images: usize::from(args.parallel_images),
+        parallel_layers: usize::from(args.parallel_layers),
+        retry: RetryPolicy { times: args.retry_times, delay: duration("--retry-delay", &args.retry_delay)? },
+        image_timeout: duration("--image-timeout", &args.image_timeout)?,
+        strict_archive: args.strict_archive,
+        log_level: args.log_level.clone(),
+        ignore_release_signature: args.ignore_release_signature,
+        notices,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: MirrorArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<Options, String> {
+        let mut full = vec!["test", "--cache-dir", "/tmp/c"];
+        full.extend_from_slice(argv);
+        let cli = Cli::try_parse_from(full).map_err(|e| e.to_string())?;
+        options(&cli.args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn flags_become_options() {
+        let o = parse(&["-c", "i", "--src-tls-verify=false", "--dest-tls-verify", "--loglevel", "debug", "file://o"])
+            .expect("parse");
+        assert!(!o.src_tls_verify);
+        assert!(o.dest_tls_verify);
+        assert_eq!(o.log_level, "debug");
+        assert_eq!(o.cache, PathBuf::from("/tmp/c/.oc-mirror/.cache"));
+        assert!(o.notices.is_empty());
+        let e = parse(&["-c", "i", "--parallel-images", "11", "file://o"]).expect_err("out of range");
+        assert!(e.contains("11"), "{e}");
+        let e = parse(&["-c", "i", "--retry-delay", "soon", "file://o"]).expect_err("bad duration");
+        assert!(e.contains("--retry-delay"), "{e}");
+    }
+
+    #[test]
+    fn compatibility_flags_without_effect_say_so() {
+        let o = parse(&[
+            "-c",
+            "i",
+            "--secure-policy",
+            "--port",
+            "55000",
+            "--rebuild-catalogs",
+            "--remove-signatures",
+            "file://o",
+        ])
+        .expect("parse");
+        let flags: Vec<&str> = o.notices.iter().filter_map(|n| n.split(' ').next()).collect();
+        assert_eq!(flags, ["--secure-policy", "--port", "--rebuild-catalogs", "--remove-signatures"]);
+    }
 }

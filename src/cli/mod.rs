@@ -125,16 +125,32 @@ pub struct ServeArgs {
 /// # Errors
 /// Whatever the command reports; `main` prints it and exits non-zero.
 pub fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli: Cli = parse_args();
     match cli.command {
         Command::Install(args) => crate::install::install(&args),
         Command::Upgrade(args) => crate::install::upgrade(&args),
         Command::Uninstall(args) => crate::install::uninstall(&args),
-        Command::Serve(args) => crate::serve::run(&args),
+        Command::Serve(args) => crate::serve::run(&crate::serve::Overrides {
+            config: args.config,
+            listen: args.listen,
+            data_dir: args.data_dir,
+            insecure_http: args.insecure_http,
+        }),
         Command::User(args) => crate::accounts::run(&args),
         Command::Gc(args) => crate::operate::gc(&args),
         Command::Status(args) => crate::operate::status(&args),
         Command::Fsck(args) => crate::operate::fsck(&args),
         Command::Mirror(command) => mirror::run(&command),
     }
+}
+
+/// Parses the process's arguments. A usage error prints clap's message and exits 1 (exit codes
+/// above 1 are the mirror's result bitmask, where 2 means "release failed"); `--help` and
+/// `--version` print and exit 0.
+#[must_use]
+pub fn parse_args<T: Parser>() -> T {
+    T::try_parse().unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(i32::from(e.use_stderr()));
+    })
 }

@@ -49,8 +49,6 @@ pub mod verify;
 pub mod version;
 pub mod workflow;
 
-use crate::cli::mirror::MirrorArgs;
-
 /// A run that finished but did not mirror everything; `code` is oc-mirror's exit bitmask.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -65,11 +63,32 @@ pub struct Failed {
 ///
 /// # Errors
 /// Anything that stops the run; [`Failed`] (inside the `anyhow::Error`) when images failed.
-pub fn run(args: &MirrorArgs) -> anyhow::Result<()> {
-    let options = options::Options::from_args(args)?;
+pub fn run(options: &options::Options) -> anyhow::Result<()> {
     init_logging(&options.log_level);
+    for notice in &options.notices {
+        tracing::warn!("{notice}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(workflow::run(&options))
+    runtime.block_on(workflow::run(options))
+}
+
+/// `mirror version`: the version, as text or as oc-mirror's `--output json|yaml` object.
+#[must_use]
+pub fn version_text(output: Option<&str>) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    let info = serde_json::json!({
+        "clientVersion": {
+            "gitVersion": format!("v{version}"),
+            "compiler": "rustc",
+            "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+        },
+        "compatibleWith": "oc-mirror --v2",
+    });
+    match output {
+        Some("json") => format!("{}\n", serde_json::to_string_pretty(&info).unwrap_or_default()),
+        Some("yaml") => serde_yaml::to_string(&info).unwrap_or_default(),
+        _ => format!("mirror-registry mirror {version} (oc-mirror v2 compatible)\n"),
+    }
 }
 
 /// Runs `mirror list operators`: reads the catalog through the cache and prints the table.

@@ -9,7 +9,6 @@ use time::OffsetDateTime;
 
 use super::client::RetryPolicy;
 use super::plan::{Target, Workflow};
-use crate::cli::mirror::MirrorArgs;
 use crate::reference::RepoName;
 
 /// A mistake on the command line.
@@ -25,7 +24,8 @@ pub enum Error {
     },
 }
 
-fn flag(flag: &'static str, reason: impl Into<String>) -> Error {
+/// The error of `flag`.
+pub fn flag(flag: &'static str, reason: impl Into<String>) -> Error {
     Error::Flag { flag, reason: reason.into() }
 }
 
@@ -69,42 +69,12 @@ pub struct Options {
     pub log_level: String,
     /// `--ignore-release-signature`: a release without a valid signature is mirrored anyway.
     pub ignore_release_signature: bool,
+    /// Flags accepted for compatibility that have no effect here, each with why (logged as
+    /// warnings when the run starts).
+    pub notices: Vec<String>,
 }
 
 impl Options {
-    /// Checks and resolves the command line.
-    ///
-    /// # Errors
-    /// [`Error::Flag`] naming the flag at fault.
-    pub fn from_args(args: &MirrorArgs) -> Result<Options, Error> {
-        let (workflow, root) = workflow(args)?;
-        let since = args.since.as_deref().map(parse_date).transpose()?;
-        let cache = cache_dir(args.cache_dir.as_deref())?;
-        Ok(Options {
-            config: args.config.clone(),
-            workflow,
-            root,
-            dry_run: args.dry_run,
-            since,
-            cache,
-            authfile: args.authfile.clone(),
-            src_tls_verify: args.src_tls_verify,
-            dest_tls_verify: args.dest_tls_verify,
-            cert_dirs: args.cert_dir.clone(),
-            max_nested_paths: args.max_nested_paths,
-            parallel_images: usize::from(args.parallel_images),
-            parallel_layers: usize::from(args.parallel_layers),
-            retry: RetryPolicy {
-                times: args.retry_times,
-                delay: parse_duration(&args.retry_delay).map_err(|r| flag("--retry-delay", r))?,
-            },
-            image_timeout: parse_duration(&args.image_timeout).map_err(|r| flag("--image-timeout", r))?,
-            strict_archive: args.strict_archive,
-            log_level: args.log_level.clone(),
-            ignore_release_signature: args.ignore_release_signature,
-        })
-    }
-
     /// `<root>/working-dir`.
     #[must_use]
     pub fn working_dir(&self) -> PathBuf {
@@ -128,7 +98,11 @@ pub fn cache_dir(flag_value: Option<&Path>) -> Result<PathBuf, Error> {
     Ok(parent.join(".oc-mirror/.cache"))
 }
 
-fn workflow(args: &MirrorArgs) -> Result<(Workflow, PathBuf), Error> {
+/// The workflow a destination and `--from`/`--workspace` describe, and its root directory.
+///
+/// # Errors
+/// [`Error::Flag`] naming the flag at fault.
+pub fn workflow(destination: &str, from: Option<&str>, workspace: Option<&str>) -> Result<(Workflow, PathBuf), Error> {
     let file = |value: &str, name: &'static str| -> Result<PathBuf, Error> {
         let dir =
             value.strip_prefix("file://").ok_or_else(|| flag(name, format!("{value:?} must start with file://")))?;
@@ -137,17 +111,17 @@ fn workflow(args: &MirrorArgs) -> Result<(Workflow, PathBuf), Error> {
         }
         Ok(Path::new(dir).to_path_buf())
     };
-    if args.destination.starts_with("file://") {
-        if args.from.is_some() {
+    if destination.starts_with("file://") {
+        if from.is_some() {
             return Err(flag("--from", "disk to mirror needs a docker:// destination"));
         }
-        if args.workspace.is_some() {
+        if workspace.is_some() {
             return Err(flag("--workspace", "mirror to disk keeps its working dir in the file:// destination"));
         }
-        return Ok((Workflow::MirrorToDisk, file(&args.destination, "DESTINATION")?));
+        return Ok((Workflow::MirrorToDisk, file(destination, "DESTINATION")?));
     }
-    let target = parse_target(&args.destination)?;
-    match (&args.from, &args.workspace) {
+    let target = parse_target(destination)?;
+    match (from, workspace) {
         (Some(from), None) => Ok((Workflow::DiskToMirror(target), file(from, "--from")?)),
         (None, Some(ws)) => Ok((Workflow::MirrorToMirror(target), file(ws, "--workspace")?)),
         (Some(_), Some(_)) => {
@@ -189,7 +163,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     text.parse::<crate::duration::HumanDuration>().map(|d| d.0).map_err(|e| e.to_string())
 }
 
-fn parse_date(text: &str) -> Result<OffsetDateTime, Error> {
+/// `--since`: a date `yyyy-mm-dd`, as midnight UTC.
+///
+/// # Errors
+/// [`Error::Flag`].
+pub fn parse_date(text: &str) -> Result<OffsetDateTime, Error> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(text, &format)
         .map(|d| d.midnight().assume_utc())
@@ -199,28 +177,16 @@ fn parse_date(text: &str) -> Result<OffsetDateTime, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: MirrorArgs,
-    }
-
-    fn options(argv: &[&str]) -> Result<Options, String> {
-        let mut full = vec!["test", "--cache-dir", "/tmp/c"];
-        full.extend_from_slice(argv);
-        let cli = Cli::try_parse_from(full).map_err(|e| e.to_string())?;
-        Options::from_args(&cli.args).map_err(|e| e.to_string())
-    }
 
     #[test]
     fn workflows_from_destinations() {
-        let cases: Vec<(&str, Vec<&str>, Result<(Workflow, &str), &str>)> = vec![
-            ("mirror to disk", vec!["-c", "i.yaml", "file://out"], Ok((Workflow::MirrorToDisk, "out"))),
+        let cases: Vec<(&str, &str, Option<&str>, Option<&str>, Result<(Workflow, &str), &str>)> = vec![
+            ("mirror to disk", "file://out", None, None, Ok((Workflow::MirrorToDisk, "out"))),
             (
                 "disk to mirror",
-                vec!["-c", "i.yaml", "--from", "file:///d", "docker://reg:5000/ns"],
+                "docker://reg:5000/ns",
+                Some("file:///d"),
+                None,
                 Ok((
                     Workflow::DiskToMirror(Target {
                         registry: "reg:5000".into(),
@@ -231,33 +197,26 @@ mod tests {
             ),
             (
                 "mirror to mirror",
-                vec!["-c", "i.yaml", "--workspace", "file://w", "docker://reg"],
+                "docker://reg",
+                None,
+                Some("file://w"),
                 Ok((Workflow::MirrorToMirror(Target { registry: "reg".into(), namespace: None }), "w")),
             ),
-            ("docker without workspace", vec!["-c", "i.yaml", "docker://reg"], Err("--workspace")),
-            ("from with file destination", vec!["-c", "i.yaml", "--from", "file://a", "file://b"], Err("--from")),
-            ("bad scheme", vec!["-c", "i.yaml", "--workspace", "file://w", "oci://x"], Err("DESTINATION")),
-            ("bad namespace", vec!["-c", "i.yaml", "--workspace", "file://w", "docker://reg/Bad"], Err("namespace")),
-            ("parallel out of range", vec!["-c", "i.yaml", "--parallel-images", "11", "file://o"], Err("11")),
+            ("docker without workspace", "docker://reg", None, None, Err("--workspace")),
+            ("from with file destination", "file://b", Some("file://a"), None, Err("--from")),
+            ("bad scheme", "oci://x", None, Some("file://w"), Err("DESTINATION")),
+            ("bad namespace", "docker://reg/Bad", None, Some("file://w"), Err("namespace")),
         ];
-        for (name, argv, expected) in cases {
-            match (options(&argv), expected) {
-                (Ok(o), Ok((workflow, root))) => {
-                    assert_eq!(o.workflow, workflow, "case {name}");
-                    assert_eq!(o.root, PathBuf::from(root), "case {name}");
+        for (name, destination, from, workspace, expected) in cases {
+            match (workflow(destination, from, workspace), expected) {
+                (Ok((w, root)), Ok((want, want_root))) => {
+                    assert_eq!(w, want, "case {name}");
+                    assert_eq!(root, PathBuf::from(want_root), "case {name}");
                 }
-                (Err(e), Err(want)) => assert!(e.contains(want), "case {name}: {e}"),
+                (Err(e), Err(part)) => assert!(e.to_string().contains(part), "case {name}: {e}"),
                 (got, _) => panic!("case {name}: {got:?}"),
             }
         }
-    }
-
-    #[test]
-    fn tls_verify_flags_take_go_style_values() {
-        let o = options(&["-c", "i", "--src-tls-verify=false", "--dest-tls-verify", "file://o"]).expect("parse");
-        assert!(!o.src_tls_verify);
-        assert!(o.dest_tls_verify);
-        assert_eq!(o.cache, PathBuf::from("/tmp/c/.oc-mirror/.cache"));
     }
 
     #[test]

@@ -10,14 +10,13 @@ pub mod listener;
 pub mod notify;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::auth::{self, Auth};
-use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::gc;
 use crate::metrics::Metrics;
@@ -28,11 +27,24 @@ use crate::tls::ReloadableCert;
 /// Prefix of the stdout line that says the listener is up (tests and scripts wait for it).
 pub const LISTENING: &str = "mirror-registry listening on ";
 
+/// What the command line sets for `serve` (the CLI's flags, as plain values).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// The config file; `None` for the embedded default.
+    pub config: Option<PathBuf>,
+    /// The listen address, over the config's.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The data directory, over the config's.
+    pub data_dir: Option<PathBuf>,
+    /// Serve plain HTTP.
+    pub insecure_http: bool,
+}
+
 /// The config `serve` runs with: the file (or the embedded default) with flags applied.
 ///
 /// # Errors
 /// When the file cannot be loaded or the result is invalid.
-pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
+pub fn effective_config(args: &Overrides) -> anyhow::Result<Config> {
     let mut config = Config::resolve(args.config.as_deref(), args.data_dir.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen.to_string();
@@ -50,7 +62,7 @@ pub(crate) fn absolute(p: &Path) -> String {
 ///
 /// # Errors
 /// Config, storage or listener failures at start-up.
-pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+pub fn run(args: &Overrides) -> anyhow::Result<()> {
     let config = effective_config(args)?;
     init_logging(&config.log_level);
     // Every SQLite call and file operation is a short blocking task; a bounded pool keeps the

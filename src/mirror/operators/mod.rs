@@ -285,14 +285,18 @@ async fn fetch_original(
     }
 }
 
-/// An error and its causes on one line.
+/// An error and its causes on one line, each said once.
 #[must_use]
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     use std::fmt::Write as _;
     let mut chain = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        let _ = write!(chain, ": {s}");
+        // Errors that print their source (`{path}: {source}`) are not repeated.
+        let text = s.to_string();
+        if !chain.contains(&text) {
+            let _ = write!(chain, ": {text}");
+        }
         source = s.source();
     }
     chain
