@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod delete;
 pub mod install;
 pub mod mirror;
 pub mod ops;
@@ -97,6 +98,9 @@ pub enum Command {
     ///   mirror-registry mirror -c isc.yaml --workspace file://DIR docker://REG[/ns]   mirror to mirror
     ///
     ///   mirror-registry mirror list operators --catalog REF [--package P [--channel C]]
+    ///
+    ///   mirror-registry mirror delete -c delete-isc.yaml --generate --workspace file://DIR docker://REG[/ns]
+    ///   mirror-registry mirror delete --delete-yaml-file DIR/working-dir/delete/delete-images.yaml docker://REG[/ns]
     ///
     /// The same binary invoked as `oc-mirror` takes these flags directly (and ignores --v2).
     #[command(verbatim_doc_comment)]
