@@ -13,6 +13,8 @@ use crate::mirror::options::{self, Options};
 ///   mirror -c isc.yaml file://DIR                                 mirror to disk
 ///   mirror -c isc.yaml --from file://DIR docker://REG[/ns]        disk to mirror
 ///   mirror -c isc.yaml --workspace file://DIR docker://REG[/ns]   mirror to mirror
+///
+/// Deleting is the `delete` subcommand (`mirror delete --help`).
 #[derive(Debug, Clone, clap::Args)]
 #[allow(clippy::struct_excessive_bools)] // one field per oc-mirror flag, as oc-mirror spells them
 pub struct MirrorArgs {
@@ -123,6 +125,30 @@ pub enum MirrorSubcommand {
     List(ListCommand),
     /// Print the client's version (oc-mirror's `version` command).
     Version(VersionArgs),
+    /// Delete mirrored images from a registry, in two phases (oc-mirror v2's delete).
+    ///
+    /// Phase 1 lists what a DeleteImageSetConfiguration names (kind: DeleteImageSetConfiguration,
+    /// a `delete:` section shaped like `mirror:`), the way the mirror run that filled the registry
+    /// planned it: from that run's cache (--cache-dir) and working dir (--workspace). It writes
+    /// DIR/working-dir/delete/delete-images[-ID].yaml and deletes nothing:
+    ///
+    ///   mirror delete -c delete-isc.yaml --generate --workspace file://DIR [--delete-id ID] docker://REG[/ns]
+    ///
+    /// Phase 2, after checking that list, deletes the manifests it names (by digest; a manifest
+    /// already gone is reported and skipped), and with --force-cache-delete takes them out of the
+    /// cache too:
+    ///
+    ///   mirror delete --delete-yaml-file DIR/working-dir/delete/delete-images[-ID].yaml docker://REG[/ns]
+    ///
+    /// Operator catalogs are never deleted. Blobs are left to the registry's garbage collection;
+    /// on a mirror-registry, the bytes it will free are printed, and `mirror-registry gc` on the
+    /// registry host frees them. Example:
+    ///
+    ///   mirror delete -c delete-isc.yaml --generate --workspace file:///srv/m1 --delete-id old docker://reg:8443/mirror
+    ///   less /srv/m1/working-dir/delete/delete-images-old.yaml
+    ///   mirror delete --delete-yaml-file /srv/m1/working-dir/delete/delete-images-old.yaml docker://reg:8443/mirror
+    #[command(verbatim_doc_comment)]
+    Delete(Box<super::delete::DeleteArgs>),
 }
 
 /// Flags of `mirror version`.
@@ -211,6 +237,7 @@ pub fn run(command: &MirrorCommand) -> anyhow::Result<()> {
             print!("{}", crate::mirror::version_text(version.output.as_deref()));
             Ok(())
         }
+        (Some(MirrorSubcommand::Delete(delete)), _) => crate::mirror::run_delete(&super::delete::options(delete)?),
         (None, Some(args)) => crate::mirror::run(&options(args)?),
         (None, None) => anyhow::bail!("mirror needs -c FILE and a destination, or a subcommand; see --help"),
     }
@@ -221,7 +248,9 @@ pub fn run(command: &MirrorCommand) -> anyhow::Result<()> {
 /// # Errors
 /// Whatever the mirror run reports; a [`crate::mirror::Failed`] carries oc-mirror's exit code.
 pub fn run_as_oc_mirror() -> anyhow::Result<()> {
-    let cli: OcMirrorCli = super::parse_args();
+    // `oc mirror --v2 delete ...` puts --v2 before the subcommand, where no run flag may go; it
+    // changes nothing here, so it is dropped wherever it stands.
+    let cli: OcMirrorCli = super::parse_args_from(std::env::args_os().filter(|a| a != "--v2"));
     run(&cli.mirror)
 }
 

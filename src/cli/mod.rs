@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod delete;
 pub mod install;
 pub mod mirror;
 pub mod ops;
@@ -98,6 +99,9 @@ pub enum Command {
     ///
     ///   mirror-registry mirror list operators --catalog REF [--package P [--channel C]]
     ///
+    ///   mirror-registry mirror delete -c delete-isc.yaml --generate --workspace file://DIR docker://REG[/ns]
+    ///   mirror-registry mirror delete --delete-yaml-file DIR/working-dir/delete/delete-images.yaml docker://REG[/ns]
+    ///
     /// The same binary invoked as `oc-mirror` takes these flags directly (and ignores --v2).
     #[command(verbatim_doc_comment)]
     Mirror(mirror::MirrorCommand),
@@ -149,7 +153,13 @@ pub fn run() -> anyhow::Result<()> {
 /// `--version` print and exit 0.
 #[must_use]
 pub fn parse_args<T: Parser>() -> T {
-    T::try_parse().unwrap_or_else(|e| {
+    parse_args_from(std::env::args_os())
+}
+
+/// [`parse_args`] over given arguments (the first is the program name).
+#[must_use]
+pub fn parse_args_from<T: Parser, I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> T {
+    T::try_parse_from(args).unwrap_or_else(|e| {
         let _ = e.print();
         std::process::exit(i32::from(e.use_stderr()));
     })

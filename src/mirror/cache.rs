@@ -16,6 +16,9 @@
 //!                                                        release's release-manifests
 //! ```
 //!
+//! `delete --force-cache-delete` removes tags and revision links ([`Cache::delete_manifest`]);
+//! nothing removes blobs yet.
+//!
 //! A blob file appears only complete and verified: it is written under `partial/`, hashed on
 //! the way, fsynced and renamed into `blobs/`. Links are written after the content they name.
 
@@ -275,6 +278,57 @@ impl Cache {
         Ok(())
     }
 
+    /// Takes a manifest out of `repo` (`delete --force-cache-delete`): by tag, that tag; by
+    /// digest, every tag pointing at it. The revision link goes too once no tag of the
+    /// repository points at the digest, so the manifest is no longer in the repository. Its
+    /// content and its blobs stay in `blobs/`: other images may share them, and the cache has
+    /// no collector yet. Returns whether anything was removed.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Corrupt`] for an unreadable link.
+    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<bool, Error> {
+        let tags = self.tags_of(repo).await?;
+        let (digest, doomed): (Digest, Vec<&Tag>) = match reference {
+            Reference::Tag(tag) => match tags.iter().find(|(t, _)| t == tag) {
+                Some((t, d)) => (d.clone(), vec![t]),
+                None => return Ok(false),
+            },
+            Reference::Digest(d) => (d.clone(), tags.iter().filter(|(_, td)| td == d).map(|(t, _)| t).collect()),
+        };
+        let mut removed = false;
+        for tag in &doomed {
+            let dir = self.tag_dir(repo, tag);
+            tokio::fs::remove_dir_all(&dir).await.map_err(io_error(&dir))?;
+            removed = true;
+        }
+        let still_tagged = tags.iter().any(|(t, d)| *d == digest && !doomed.contains(&t));
+        let revision = self.revision_link(repo, &digest);
+        let revision_dir = revision.parent().expect("link paths have a parent");
+        if !still_tagged && tokio::fs::metadata(&revision).await.is_ok() {
+            tokio::fs::remove_dir_all(revision_dir).await.map_err(io_error(revision_dir))?;
+            removed = true;
+        }
+        Ok(removed)
+    }
+
+    /// Every tag of `repo` with the digest it points at.
+    async fn tags_of(&self, repo: &RepoName) -> Result<Vec<(Tag, Digest)>, Error> {
+        let dir = self.repo_dir(repo).join("_manifests/tags");
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(&dir)(e)),
+        };
+        let mut out = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(io_error(&dir))? {
+            let Some(tag) = entry.file_name().to_str().and_then(|n| n.parse::<Tag>().ok()) else { continue };
+            if let Some(digest) = read_link(&entry.path().join("current/link")).await? {
+                out.push((tag, digest));
+            }
+        }
+        Ok(out)
+    }
+
     /// The digest a tag points at, if the tag exists.
     ///
     /// # Errors
@@ -446,6 +500,29 @@ mod tests {
         assert_eq!(by_tag.bytes, body);
         let by_digest = cache.get_manifest(&repo, &Reference::Digest(digest.clone())).await.expect("by digest");
         assert_eq!(by_digest.digest, digest);
+    }
+
+    #[tokio::test]
+    async fn deleting_a_manifest_untags_and_unlinks_it_but_keeps_its_content() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache = Cache::new(dir.path());
+        let repo: RepoName = "ns/app".parse().expect("repo");
+        let body = Bytes::from_static(br#"{"schemaVersion":2}"#);
+        let digest = Digest::of(crate::reference::Algorithm::Sha256, &body);
+        let (v1, v2): (Tag, Tag) = ("v1".parse().expect("tag"), "v2".parse().expect("tag"));
+        cache.put_manifest(&repo, &body, &digest, Some(&v1)).await.expect("put v1");
+        cache.put_manifest(&repo, &body, &digest, Some(&v2)).await.expect("put v2");
+
+        assert!(cache.delete_manifest(&repo, &Reference::Tag(v1.clone())).await.expect("delete v1"));
+        assert!(cache.get_manifest(&repo, &Reference::Tag(v1.clone())).await.is_err(), "v1 untagged");
+        let by_digest = Reference::Digest(digest.clone());
+        assert!(cache.get_manifest(&repo, &by_digest).await.is_ok(), "v2 still names the manifest");
+
+        assert!(cache.delete_manifest(&repo, &Reference::Tag(v2)).await.expect("delete v2"));
+        assert!(cache.get_manifest(&repo, &by_digest).await.is_err(), "no tag left: unlinked");
+        assert!(cache.has_blob(&digest).await, "content stays for a later cleanup");
+        assert!(!cache.delete_manifest(&repo, &Reference::Tag(v1)).await.expect("again"), "nothing left to remove");
+        assert!(!cache.delete_manifest(&repo, &by_digest).await.expect("again"), "nothing left to remove");
     }
 
     #[tokio::test]

@@ -18,12 +18,15 @@
 //! | `operators` | the `operators:` source: catalogs read, filtered, rebuilt; bundles planned |
 //! | `version` | semantic versions and version ranges, shared by releases and bundles |
 //! | `resources` | IDMS, ITMS, CatalogSource and ClusterCatalog files |
+//! | `sources` | every source planned into one `Work`: shared by the workflows and `delete` |
 //! | `workflow` | the three workflows and the dry run, end to end |
+//! | `delete` | `mirror delete`: the delete list generated from a DeleteImageSetConfiguration, then deleted |
 //! | `progress` | the progress display |
 //!
-//! Calls go one way: `workflow` → `plan`/`copy`/`archive`/`bundle`/`resources` →
-//! `client`/`cache`/`verify` → `reference`/`manifest`. Each module below `workflow` has its own
-//! `thiserror` enum; `workflow` gathers them with `anyhow`.
+//! Calls go one way: `workflow`, `delete` → `sources` (planning: `plan`, `operators`,
+//! `platform`) and `copy`/`archive`/`bundle`/`resources` → `client`/`cache`/`verify` →
+//! `reference`/`manifest`. Each module below them has its own `thiserror` enum; `workflow`,
+//! `delete` and `sources` gather them with `anyhow`.
 //!
 //! Exit status (oc-mirror's bitmask): 0 when everything was mirrored; otherwise 1 for a generic
 //! failure, plus 2 for release images, 4 for operators, 8 for additional images and 16 for
@@ -35,6 +38,7 @@ pub mod cache;
 pub mod cached_image;
 pub mod client;
 pub mod copy;
+pub mod delete;
 pub mod history;
 pub mod imageset;
 pub mod layers;
@@ -45,6 +49,7 @@ pub mod platform;
 pub mod progress;
 pub mod rebuild;
 pub mod resources;
+pub mod sources;
 pub mod verify;
 pub mod version;
 pub mod workflow;
@@ -89,6 +94,17 @@ pub fn version_text(output: Option<&str>) -> String {
         Some("yaml") => serde_yaml::to_string(&info).unwrap_or_default(),
         _ => format!("mirror-registry mirror {version} (oc-mirror v2 compatible)\n"),
     }
+}
+
+/// Runs `mirror delete`: sets up logging and a runtime, then the phase the options name.
+///
+/// # Errors
+/// Anything that stops the phase; [`Failed`] (inside the `anyhow::Error`) when images could not
+/// be listed or deleted.
+pub fn run_delete(options: &delete::Options) -> anyhow::Result<()> {
+    init_logging(&options.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(delete::run(options))
 }
 
 /// Runs `mirror list operators`: reads the catalog through the cache and prints the table.

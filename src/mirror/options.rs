@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::client::RetryPolicy;
+use super::client::{RetryPolicy, TransportConfig};
+use super::copy::EngineOptions;
 use super::plan::{Target, Workflow};
+use super::sources::{PlanOptions, Purpose};
 use crate::reference::RepoName;
 
 /// A mistake on the command line.
@@ -80,6 +82,31 @@ impl Options {
     pub fn working_dir(&self) -> PathBuf {
         self.root.join("working-dir")
     }
+
+    /// What planning needs from these options.
+    #[must_use]
+    pub fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            workflow: self.workflow.clone(),
+            max_nested_paths: self.max_nested_paths,
+            cache: self.cache.clone(),
+            working_dir: self.working_dir(),
+            authfile: self.authfile.clone(),
+            source: TransportConfig {
+                tls_verify: self.src_tls_verify,
+                cert_dirs: self.cert_dirs.clone(),
+                retry: self.retry,
+            },
+            engine: EngineOptions {
+                parallel_images: self.parallel_images,
+                parallel_layers: self.parallel_layers,
+                retry: self.retry,
+                image_timeout: self.image_timeout,
+            },
+            ignore_release_signature: self.ignore_release_signature,
+            purpose: Purpose::Mirror,
+        }
+    }
 }
 
 /// The cache directory: `<parent>/.oc-mirror/.cache`, the parent being `--cache-dir`, else
@@ -103,14 +130,7 @@ pub fn cache_dir(flag_value: Option<&Path>) -> Result<PathBuf, Error> {
 /// # Errors
 /// [`Error::Flag`] naming the flag at fault.
 pub fn workflow(destination: &str, from: Option<&str>, workspace: Option<&str>) -> Result<(Workflow, PathBuf), Error> {
-    let file = |value: &str, name: &'static str| -> Result<PathBuf, Error> {
-        let dir =
-            value.strip_prefix("file://").ok_or_else(|| flag(name, format!("{value:?} must start with file://")))?;
-        if dir.is_empty() {
-            return Err(flag(name, "file:// needs a directory"));
-        }
-        Ok(Path::new(dir).to_path_buf())
-    };
+    let file = parse_file_url;
     if destination.starts_with("file://") {
         if from.is_some() {
             return Err(flag("--from", "disk to mirror needs a docker:// destination"));
@@ -134,7 +154,23 @@ pub fn workflow(destination: &str, from: Option<&str>, workspace: Option<&str>) 
     }
 }
 
-fn parse_target(value: &str) -> Result<Target, Error> {
+/// `file://DIR`: the directory. `name` is the flag or argument, for the message.
+///
+/// # Errors
+/// [`Error::Flag`] naming `name` when the value is not in that form.
+pub fn parse_file_url(value: &str, name: &'static str) -> Result<PathBuf, Error> {
+    let dir = value.strip_prefix("file://").ok_or_else(|| flag(name, format!("{value:?} must start with file://")))?;
+    if dir.is_empty() {
+        return Err(flag(name, "file:// needs a directory"));
+    }
+    Ok(Path::new(dir).to_path_buf())
+}
+
+/// `docker://REGISTRY[/NAMESPACE]`: the registry and the namespace under it.
+///
+/// # Errors
+/// [`Error::Flag`] (flag `DESTINATION`) when the value is not in that form.
+pub fn parse_target(value: &str) -> Result<Target, Error> {
     let rest = value
         .strip_prefix("docker://")
         .ok_or_else(|| flag("DESTINATION", format!("{value:?} must start with file:// or docker://")))?;

@@ -14,6 +14,8 @@
 //!     hold-release/cincinnati-graph-data/<arch>-<channel>.json   update graphs (read offline)
 //!     signatures/<tag>-sha256-<hex>     verified release signatures
 //!     .history/                         blobs already archived
+//!     delete/                           delete-images[-ID].yaml, delete-imageset-config[-ID].yaml
+//!                                       (`mirror delete --generate`, see `delete`)
 //! ```
 
 use std::collections::BTreeSet;
@@ -25,46 +27,17 @@ use super::cache::Cache;
 use super::client::{AuthFile, ClientPool, TransportConfig};
 use super::copy::{Endpoint, Engine, EngineOptions, ImageOutcome};
 use super::history::History;
-use super::imageset::{self, CatalogRef, ImageSet, Kind};
-use super::operators::{self, Fetch, Prepared};
+use super::imageset::{self, ImageSet, Kind};
+use super::operators;
 use super::options::Options;
-use super::plan::{self, Category, ImagePlan, Mapping, Plan, PlanInput, Target, Workflow};
-use super::platform::{self, upstream::Upstream};
+use super::plan::{Category, ImagePlan, Plan, Target, Workflow};
+use super::platform;
 use super::progress::Progress;
 use super::resources::CatalogResource;
+use super::sources::{self, EXIT_GENERIC, Work, write_error_log};
 use super::{Failed, archive, bundle, resources};
 use crate::reference::Digest;
 use crate::reference::image::ImageRef;
-
-/// Exit bit of a generic failure.
-const EXIT_GENERIC: u8 = 1;
-/// Exit bit of release failures.
-const EXIT_RELEASE: u8 = 2;
-/// Exit bit of operator failures.
-const EXIT_OPERATOR: u8 = 4;
-
-/// What one run copies: the images of every source, then from the cache the release payloads
-/// and graph image, then the operator catalogs (a cluster must never see a release or a
-/// catalog whose images are missing).
-struct Work {
-    plan: Plan,
-    /// `platform:` made ready.
-    releases: Option<platform::Prepared>,
-    /// The release payloads' and the graph image's plan entries (from the cache).
-    release_plans: Vec<ImagePlan>,
-    catalogs: Vec<Prepared>,
-    /// The catalogs' plan entries, in the order of `catalogs`.
-    catalog_plans: Vec<ImagePlan>,
-    /// Exit bits of what failed while planning.
-    code: u8,
-}
-
-impl Work {
-    /// Every entry of the run, in copy order.
-    fn all(&self) -> Vec<&ImagePlan> {
-        self.plan.images.iter().chain(&self.release_plans).chain(&self.catalog_plans).collect()
-    }
-}
 
 /// Runs the workflow the options describe.
 ///
@@ -75,7 +48,7 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     let set = imageset::load(&options.config)?;
     if set.kind == Kind::Delete {
         anyhow::bail!(
-            "{}: DeleteImageSetConfiguration: the delete workflow is not supported yet",
+            "{}: a DeleteImageSetConfiguration is the input of `mirror delete --generate`, not of a mirror run",
             options.config.display()
         );
     }
@@ -100,7 +73,7 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         let extracted = tokio::task::spawn_blocking(move || archive::extract(&from, &cache_root)).await??;
         tracing::info!(archives = extracted.archives, blobs = extracted.blobs, "archives extracted and verified");
     }
-    let work = plan_work(options, &set).await?;
+    let work = sources::plan(&options.plan_options(), &set).await?;
     code |= work.code;
     for blocked in &work.plan.blocked {
         tracing::info!(image = %blocked.origin, pattern = %blocked.pattern, "skipped: matches blockedImages");
@@ -122,154 +95,13 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     }
 }
 
-/// Plans every source: additional images, the releases of `platform:` (payloads fetched and
-/// read in the cache), then each operator catalog (fetched, selected and rebuilt in the cache)
-/// with its bundle and related images.
-async fn plan_work(options: &Options, set: &ImageSet) -> anyhow::Result<Work> {
-    let mapping = Mapping { workflow: &options.workflow, max_nested_paths: options.max_nested_paths };
-    let plan = plan::build(&PlanInput {
-        additional_images: &set.content.additional_images,
-        blocked: &set.blocked,
-        workflow: &options.workflow,
-        max_nested_paths: options.max_nested_paths,
-    })?;
-    let mut work = Work {
-        plan,
-        releases: None,
-        release_plans: Vec::new(),
-        catalogs: Vec::new(),
-        catalog_plans: Vec::new(),
-        code: 0,
-    };
-    let platform = set.content.platform.as_ref().filter(|p| !p.channels.is_empty() || p.release.is_some() || p.graph);
-    if platform.is_none() && set.content.operators.is_empty() {
-        return Ok(work);
-    }
-    let cache = Cache::new(&options.cache);
-    let online = match &options.workflow {
-        Workflow::DiskToMirror(_) => None,
-        Workflow::MirrorToMirror(_) | Workflow::MirrorToDisk => {
-            let mut hosts: Vec<String> = set
-                .content
-                .operators
-                .iter()
-                .filter_map(|o| match o.catalog.parse::<CatalogRef>() {
-                    Ok(CatalogRef::Image(i)) => Some(i.registry().to_string()),
-                    _ => None,
-                })
-                .collect();
-            hosts.extend(platform.and_then(|p| p.release.as_deref()).and_then(|r| {
-                r.trim_start_matches("docker://").parse::<ImageRef>().ok().map(|i| i.registry().to_string())
-            }));
-            let pool = client_pool(options, options.src_tls_verify, &hosts, &auth_file(options)?)?;
-            Some(engine(options, Endpoint::Registry(pool), Endpoint::Cache(cache.clone())))
-        }
-    };
-    if let Some(platform) = platform {
-        plan_releases(options, platform, online.as_ref(), &cache, &mapping, set, &mut work).await?;
-    }
-    let fetch = online.as_ref().map_or(Fetch::Offline, Fetch::Online);
-    for operator in &set.content.operators {
-        let prepared = match operators::prepare(operator, &fetch, &cache).await {
-            Ok(p) => p,
-            Err(e) => {
-                // The error names the catalog already.
-                let message = format!("error mirroring {}", operators::error_chain(&e));
-                tracing::error!("{message}");
-                write_error_log(&options.working_dir(), &[message])?;
-                work.code |= EXIT_OPERATOR;
-                continue;
-            }
-        };
-        let bundles = prepared.selection.bundles().count();
-        tracing::info!(catalog = %prepared.origin, packages = prepared.selection.packages.len(), bundles, "catalog filtered");
-        let failures = operators::plan_bundles(&prepared, &mapping, &set.blocked, &mut work.plan);
-        if !failures.is_empty() {
-            for f in &failures {
-                tracing::error!("{f}");
-            }
-            write_error_log(&options.working_dir(), &failures)?;
-            work.code |= EXIT_OPERATOR;
-        }
-        let destination = mapping.registry_destination(&prepared.repo, &prepared.tag)?;
-        work.catalog_plans.push(prepared.catalog_plan(destination));
-        work.catalogs.push(prepared);
-    }
-    Ok(work)
-}
-
-/// Prepares `platform:` and plans its images. A release error is critical (oc-mirror's
-/// rule): it is logged and stops the run with the release exit bit.
-async fn plan_releases(
-    options: &Options,
-    platform: &imageset::Platform,
-    online: Option<&Engine>,
-    cache: &Cache,
-    mapping: &Mapping<'_>,
-    set: &ImageSet,
-    work: &mut Work,
-) -> anyhow::Result<()> {
-    let upstream = match online {
-        Some(_) => {
-            let config = TransportConfig {
-                tls_verify: options.src_tls_verify,
-                cert_dirs: options.cert_dirs.clone(),
-                retry: options.retry,
-            };
-            let http = super::client::http_client(&config, &[])?;
-            Some(Upstream::new(http, platform::upstream::Endpoints::from_env()?, options.retry))
-        }
-        None => None,
-    };
-    let fetch = match (online, &upstream) {
-        (Some(engine), Some(upstream)) => platform::Fetch::Online { engine, upstream },
-        _ => platform::Fetch::Offline,
-    };
-    let working_dir = options.working_dir();
-    let context = platform::Context {
-        cache,
-        working_dir: &working_dir,
-        fetch,
-        ignore_signatures: options.ignore_release_signature,
-    };
-    let prepared = platform::prepare(platform, &context).await;
-    let planned = prepared.and_then(|p| {
-        let last = platform::plan_releases(&p, mapping, &set.blocked, &mut work.plan)?;
-        Ok((p, last))
-    });
-    match planned {
-        Ok((prepared, last)) => {
-            tracing::info!(
-                releases = prepared.releases.len(),
-                graph = prepared.graph_image.is_some(),
-                "releases planned"
-            );
-            work.release_plans = last;
-            work.releases = Some(prepared);
-            Ok(())
-        }
-        Err(e) => {
-            let message = format!("error mirroring {e}");
-            tracing::error!("{message}");
-            write_error_log(&working_dir, &[message])?;
-            Err(Failed { code: EXIT_RELEASE | work.code, message: format!("release failed: {e}") }.into())
-        }
-    }
-}
-
 fn auth_file(options: &Options) -> anyhow::Result<AuthFile> {
-    match AuthFile::locate(options.authfile.as_deref()) {
-        Some(path) => Ok(AuthFile::load(&path)?),
-        None => Ok(AuthFile::default()),
-    }
+    sources::auth_file(options.authfile.as_deref())
 }
 
 fn client_pool(options: &Options, tls_verify: bool, hosts: &[String], auth: &AuthFile) -> anyhow::Result<ClientPool> {
     let config = TransportConfig { tls_verify, cert_dirs: options.cert_dirs.clone(), retry: options.retry };
-    let mut hosts = hosts.to_vec();
-    hosts.sort();
-    hosts.dedup();
-    Ok(ClientPool::new(config, auth.clone(), &hosts)?)
+    sources::client_pool(&config, hosts, auth)
 }
 
 fn source_pool(options: &Options, plan: &Plan, auth: &AuthFile) -> anyhow::Result<ClientPool> {
@@ -529,24 +361,4 @@ fn report_failures(working_dir: &Path, outcomes: &[ImageOutcome]) -> anyhow::Res
     let path = write_error_log(working_dir, &lines)?;
     tracing::error!("{} of {} images failed; the errors are in {}", failed.len(), outcomes.len(), path.display());
     Ok(code)
-}
-
-/// Appends `lines` to this run's `logs/mirroring_errors_<time>.txt`; returns its path.
-fn write_error_log(working_dir: &Path, lines: &[String]) -> anyhow::Result<PathBuf> {
-    use std::io::Write as _;
-    static STAMP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let stamp = STAMP.get_or_init(|| {
-        let format = time::macros::format_description!("[year][month][day]_[hour][minute][second]");
-        time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
-    });
-    let path = working_dir.join("logs").join(format!("mirroring_errors_{stamp}.txt"));
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    for line in lines {
-        writeln!(file, "{line}").with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(path)
 }

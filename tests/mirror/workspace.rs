@@ -55,6 +55,48 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// Runs `mirror-registry mirror delete` with the test's auth file and a cache under `cache`.
+    pub fn delete(&self, cache: &str, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
+            .args(["mirror", "delete", "--authfile"])
+            .arg(self.path("auth.json"))
+            .arg("--cache-dir")
+            .arg(self.path(cache))
+            .args(["--retry-delay", "100ms", "--retry-times", "2"])
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run mirror delete");
+        eprintln!(
+            "--- mirror delete {args:?}: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Writes a DeleteImageSetConfiguration with `body` (the `delete:` section).
+    pub fn write_delete_isc(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(
+            &path,
+            format!("kind: DeleteImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\n{body}"),
+        )
+        .expect("write delete isc");
+        path
+    }
+}
+
+/// The run's stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `file://` and the path.
 pub fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())

@@ -389,6 +389,44 @@ impl RegistryClient {
         }
     }
 
+    /// Deletes a manifest by digest (registries refuse deletes by tag, or take them as an untag).
+    /// Returns `false` when the registry has no such manifest (404, `MANIFEST_UNKNOWN`).
+    ///
+    /// # Errors
+    /// [`Error`] for any other refusal (405 when the registry does not allow deletes).
+    pub async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool, Error> {
+        let url = format!("{}/v2/{repo}/manifests/{digest}", self.base().await?);
+        // The actions containers/image asks for when it deletes: token servers grant deletes
+        // under `*` or `delete`, and `*` covers both.
+        let scopes = [format!("repository:{repo}:*")];
+        let resp = self.send(&Method::DELETE, &url, &scopes, |r| r).await?;
+        match resp.status() {
+            StatusCode::ACCEPTED | StatusCode::OK | StatusCode::NO_CONTENT => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            status => Err(status_error(Method::DELETE, &url, status, resp).await),
+        }
+    }
+
+    /// `GET /metrics` of the registry, when it serves Prometheus metrics there without
+    /// authentication (as mirror-registry does); `None` for any other answer.
+    ///
+    /// # Errors
+    /// [`Error`] when the registry can't be reached.
+    pub async fn get_metrics(&self) -> Result<Option<String>, Error> {
+        let url = format!("{}/metrics", self.base().await?);
+        let resp = self.inner.http.get(&url).send().await.map_err(|source| Error::Transport {
+            method: Method::GET,
+            url: url.clone(),
+            source,
+        })?;
+        let is_text =
+            resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/plain"));
+        if resp.status() != StatusCode::OK || !is_text {
+            return Ok(None);
+        }
+        Ok(resp.text().await.ok())
+    }
+
     fn location(request_url: &str, headers: &HeaderMap) -> Result<String, Error> {
         let header = || Error::Header { url: request_url.to_string(), header: "Location" };
         let value = headers.get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(header)?;

@@ -497,6 +497,45 @@ mirror:
         }
     }
 
+    /// The delete kind is checked like the mirror kind: what `mirror` refuses, `delete
+    /// --generate` refuses too, at the same position.
+    #[test]
+    fn delete_configurations_are_validated_like_mirror_ones() {
+        let header = "kind: DeleteImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\n";
+        let cases: Vec<(&str, String, usize, &str)> = vec![
+            (
+                "catalog with a documentation placeholder",
+                format!(
+                    "{header}delete:\n  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v{{product-version}}\n"
+                ),
+                5,
+                "{product-version} is a placeholder",
+            ),
+            (
+                "catalog that is not a reference",
+                format!("{header}delete:\n  operators:\n  - catalog: \"not a reference\"\n"),
+                5,
+                "invalid image reference",
+            ),
+            (
+                "additional image with a placeholder",
+                format!("{header}delete:\n  additionalImages:\n  - name: registry.redhat.io/ubi8/ubi:{{tag}}\n"),
+                5,
+                "{tag} is a placeholder",
+            ),
+            (
+                "duplicate package",
+                format!(
+                    "{header}delete:\n  operators:\n  - catalog: a.io/c:v1\n    packages:\n    - name: p\n    - name: p\n"
+                ),
+                8,
+                "duplicate package entry",
+            ),
+            ("mirror section in a delete file", format!("{header}mirror: {{}}\n"), 3, "unknown field `mirror`"),
+        ];
+        assert_first_problems(cases);
+    }
+
     #[test]
     fn refused_operator_filters_name_the_rule_and_the_package_line() {
         let cases: Vec<(&str, String, usize, &str)> = vec![

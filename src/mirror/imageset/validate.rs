@@ -41,7 +41,8 @@ pub(super) fn validate_operators(operators: &[Operator], locator: &Locator, prob
             ));
         }
         if let Err(e) = op.catalog.parse::<super::CatalogRef>() {
-            problems.push(locator.problem("catalog", &op.catalog, format!("catalog {:?}: {e}", op.catalog)));
+            let hint = placeholder_hint(&op.catalog);
+            problems.push(locator.problem("catalog", &op.catalog, format!("catalog {:?}: {e}{hint}", op.catalog)));
         }
         let mut packages = std::collections::HashSet::new();
         for pkg in &op.packages {
@@ -173,7 +174,8 @@ pub(super) fn validate_channels(platform: Option<&Platform>, locator: &Locator, 
     if let Some(release) = &platform.release
         && let Err(e) = release.trim_start_matches("docker://").parse::<ImageRef>()
     {
-        problems.push(locator.problem("release", release, format!("platform.release: {e}")));
+        let hint = placeholder_hint(release);
+        problems.push(locator.problem("release", release, format!("platform.release: {e}{hint}")));
     }
     let mut seen = std::collections::HashSet::new();
     for ch in &platform.channels {
@@ -212,7 +214,8 @@ pub(super) fn validate_channels(platform: Option<&Platform>, locator: &Locator, 
 pub(super) fn validate_additional_images(images: &[AdditionalImage], locator: &Locator, problems: &mut Vec<Problem>) {
     for image in images {
         if let Err(e) = image.name.trim_start_matches("docker://").parse::<ImageRef>() {
-            problems.push(locator.problem("name", &image.name, format!("additionalImages: {e}")));
+            let hint = placeholder_hint(&image.name);
+            problems.push(locator.problem("name", &image.name, format!("additionalImages: {e}{hint}")));
         }
         if let Some(repo) = &image.target_repo
             && repo.parse::<RepoName>().is_err()
@@ -250,6 +253,19 @@ pub(super) fn compile_blocked(
         }
     }
     out
+}
+
+/// A hint for a reference copied from the documentation with a placeholder such as
+/// `{product-version}` left in it; empty otherwise.
+fn placeholder_hint(value: &str) -> String {
+    let Some(start) = value.find('{') else { return String::new() };
+    match value[start..].find('}') {
+        Some(len) => format!(
+            "; {} is a placeholder from the documentation: put the real value in its place",
+            &value[start..=start + len]
+        ),
+        None => String::new(),
+    }
 }
 
 /// Lenient semantic versions, as oc-mirror accepts them: an optional `v`, one to three numbers,

@@ -162,6 +162,9 @@ pub enum Fetch<'a> {
     Online(&'a Engine),
     /// Already in the cache (disk to mirror: the archives were extracted).
     Offline,
+    /// Already in the cache from an earlier run (delete): the catalog there is what that run
+    /// mirrored, and this entry selects again inside it. Nothing is rebuilt.
+    Reselect,
 }
 
 /// Prepares one `operators:` entry: the catalog in the cache, read, selected and (unless full)
@@ -176,15 +179,23 @@ pub async fn prepare(operator: &Operator, fetch: &Fetch<'_>, cache: &Cache) -> R
     let cache_ref =
         |digest: Option<Digest>| plan::cache_ref(&repo, &tag, digest, name).map_err(|e| Error::image(name, e));
     match fetch {
-        Fetch::Offline => {
+        Fetch::Offline | Fetch::Reselect => {
             let stored = cache.get_manifest(&repo, &Reference::Tag(tag.clone())).await.map_err(|e| Error::Fetch {
                 catalog: name.to_string(),
-                message: format!(
-                    "{e}; the archives hold no catalog {repo}:{tag}: run mirror to disk with this configuration first"
-                ),
+                message: match fetch {
+                    Fetch::Reselect => format!(
+                        "{e}; delete --generate reads the catalog an earlier mirror run left in the cache: use that run's --cache-dir"
+                    ),
+                    _ => format!(
+                        "{e}; the archives hold no catalog {repo}:{tag}: run mirror to disk with this configuration first"
+                    ),
+                },
             })?;
             let catalog = read_catalog(cache, &repo, &stored.digest).await.map_err(|e| e.named(name))?.catalog;
-            let selection = Selection::all(&catalog);
+            let selection = match fetch {
+                Fetch::Reselect => select_in(&catalog, operator)?,
+                _ => Selection::all(&catalog),
+            };
             Ok(Prepared {
                 operator: operator.clone(),
                 origin,
@@ -199,15 +210,7 @@ pub async fn prepare(operator: &Operator, fetch: &Fetch<'_>, cache: &Cache) -> R
             let original = fetch_original(operator, &origin, &repo, engine, cache).await?;
             let read = read_catalog(cache, &repo, &original).await.map_err(|e| e.named(name))?;
             let full = operator.full && operator.packages.is_empty();
-            let selection = if full {
-                Selection::all(&read.catalog)
-            } else {
-                select::select(&read.catalog, operator)
-                    .map_err(|source| Error::Select { catalog: name.to_string(), source })?
-            };
-            for warning in &selection.warnings {
-                tracing::warn!(catalog = name, "{warning}");
-            }
+            let selection = select_in(&read.catalog, operator)?;
             let digest = if full {
                 let stored = cache
                     .get_manifest(&repo, &Reference::Digest(original.clone()))
@@ -236,6 +239,21 @@ pub async fn prepare(operator: &Operator, fetch: &Fetch<'_>, cache: &Cache) -> R
             })
         }
     }
+}
+
+/// What `operator` selects in `catalog`: everything for `full: true` without packages, else the
+/// documented filters. Warnings are logged.
+fn select_in(catalog: &Catalog, operator: &Operator) -> Result<Selection, Error> {
+    let selection = if operator.full && operator.packages.is_empty() {
+        Selection::all(catalog)
+    } else {
+        select::select(catalog, operator)
+            .map_err(|source| Error::Select { catalog: operator.catalog.clone(), source })?
+    };
+    for warning in &selection.warnings {
+        tracing::warn!(catalog = operator.catalog, "{warning}");
+    }
+    Ok(selection)
 }
 
 /// Reads the catalog `reference` (an image or `oci://` layout) through the cache, without
@@ -302,6 +320,18 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     chain
 }
 
+/// How [`plan_bundles`] names a bundle image in `needed_by` (`bundle image of bundle B of package P`).
+const BUNDLE_ROLE: &str = "bundle image";
+/// How [`plan_bundles`] names a related image in `needed_by`.
+const RELATED_ROLE: &str = "related image";
+
+/// Whether a plan entry of [`plan_bundles`] is a bundle image (else it is a related image
+/// only). An image that is both counts as a bundle.
+#[must_use]
+pub fn is_bundle_image(plan: &ImagePlan) -> bool {
+    plan.needed_by.iter().any(|n| n.strip_prefix(BUNDLE_ROLE).is_some_and(|rest| rest.starts_with(" of bundle ")))
+}
+
 /// Adds the bundle and related images a prepared catalog selects to `plan`, mapped like any other
 /// image. An image reference that can't be mapped fails its bundle: the returned lines name
 /// the image, the bundle and the package.
@@ -317,8 +347,8 @@ pub fn plan_bundles(
             failures.push(format!("bundle {bundle_name} of package {package}: not in catalog {}", prepared.origin));
             continue;
         };
-        let mut images = vec![(bundle.image.as_str(), "bundle image")];
-        images.extend(bundle.related_images.iter().map(|r| (r.image.as_str(), "related image")));
+        let mut images = vec![(bundle.image.as_str(), BUNDLE_ROLE)];
+        images.extend(bundle.related_images.iter().map(|r| (r.image.as_str(), RELATED_ROLE)));
         let mut seen = std::collections::HashSet::new();
         for (image, role) in images {
             if image.is_empty() || !seen.insert(image) {
