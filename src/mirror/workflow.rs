@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! DIR/                                  file://DIR (mirror to disk), --from, --workspace
-//!   mirror_000001.tar ...               archives (mirror to disk writes, disk to mirror reads)
+//!   mirror_000001.tar ...               archives (mirror to disk adds, disk to mirror reads)
 //!   working-dir/
 //!     logs/mirroring_errors_<time>.txt  one line per image that failed
 //!     dry-run/mapping.txt               docker://SOURCE=docker://DESTINATION per image

@@ -64,3 +64,53 @@ pub fn file_url(path: &Path) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// The `mirror:` section of an image set of `names` as `additionalImages`.
+pub fn images(names: &[String]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("mirror:\n  additionalImages:\n");
+    for n in names {
+        let _ = writeln!(s, "  - name: {n}");
+    }
+    s
+}
+
+/// The member names of a tar file, in order.
+pub fn tar_members(path: &Path) -> Vec<String> {
+    let mut archive = tar::Archive::new(std::fs::File::open(path).expect("open archive"));
+    archive
+        .entries()
+        .expect("entries")
+        .map(|e| e.expect("entry").path().expect("path").to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The `mirror_*.tar` files in `dir`, in order.
+pub fn archives(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("mirror_") && n.to_ascii_lowercase().ends_with(".tar"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The digests of the blobs a tar file holds, sorted.
+pub fn blob_members(path: &Path) -> Vec<String> {
+    let mut out: Vec<String> = tar_members(path)
+        .into_iter()
+        .filter_map(|m| {
+            let rest = m.strip_prefix("docker/registry/v2/blobs/sha256/")?;
+            let hex = rest.split('/').nth(1)?;
+            Some(format!("sha256:{hex}"))
+        })
+        .collect();
+    out.sort();
+    out
+}

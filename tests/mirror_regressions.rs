@@ -1,0 +1,72 @@
+//! `mirror-registry mirror` tried as a new user would: one test per behaviour that surprised,
+//! each named after what was wrong, against real registries on loopback (Debian's
+//! `docker-registry` as the source, see `mirror/fixtures.rs`; our registry as the destination).
+
+mod common;
+#[path = "mirror/fixtures.rs"]
+mod fixtures;
+#[path = "mirror/workspace.rs"]
+mod workspace;
+
+use common::Registry;
+use fixtures::{Http, Source};
+use workspace::{Workspace, archives, blob_members, file_url, images};
+
+/// A second mirror to disk into the same directory replaced `mirror_000001.tar` of the first run
+/// without a word. Now each run adds archives after the highest number there, and disk to
+/// mirror reads every run's archives.
+#[test]
+fn a_second_mirror_to_disk_into_the_same_directory_keeps_the_first_archives() {
+    let Some(source) = Source::start() else { return };
+    let src = source.http();
+    let s = source.host();
+    let ws = Workspace::new();
+    let out_dir = ws.path("out");
+    let first = vec![format!("{s}/apps/web:v1")];
+    let second = vec![format!("{s}/apps/api:v1"), format!("{s}/multi/arch:v1")];
+    let isc1 = ws.write_isc("isc1.yaml", &images(&first));
+    let out = ws.mirror("cache", &["-c", isc1.to_str().expect("utf-8"), &file_url(&out_dir)]);
+    assert!(out.status.success(), "first mirror to disk failed");
+    let after_first = archives(&out_dir);
+    assert_eq!(after_first.len(), 1, "{after_first:?}");
+    let first_bytes = std::fs::read(&after_first[0]).expect("read the first archive");
+
+    let isc2 = ws.write_isc("isc2.yaml", &images(&second));
+    let out = ws.mirror("cache", &["-c", isc2.to_str().expect("utf-8"), &file_url(&out_dir)]);
+    assert!(out.status.success(), "second mirror to disk failed");
+    let after_second = archives(&out_dir);
+    let names: Vec<String> =
+        after_second.iter().map(|a| a.file_name().expect("name").to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["mirror_000001.tar", "mirror_000002.tar"], "the second run adds an archive");
+    assert_eq!(std::fs::read(&after_second[0]).expect("read"), first_bytes, "the first archive is byte-identical");
+
+    // The second archive holds only what the first lacks: apps/api shares apps/web's base layer.
+    let (api, _) = src.manifest("apps/api", "v1").expect("apps/api");
+    let api: serde_json::Value = serde_json::from_slice(&api).expect("json");
+    let shared = api["layers"][0]["digest"].as_str().expect("base layer");
+    let own = api["layers"][1]["digest"].as_str().expect("own layer");
+    let added = blob_members(&after_second[1]);
+    assert!(added.iter().any(|d| d == own), "apps/api's own layer is new");
+    assert!(!added.iter().any(|d| d == shared), "the base layer is in the first archive already");
+
+    // The disconnected side gets both archives and mirrors both sets from them.
+    let far = Workspace::new();
+    let carried = far.path("carried");
+    std::fs::create_dir_all(&carried).expect("mkdir");
+    for a in &after_second {
+        std::fs::copy(a, carried.join(a.file_name().expect("name"))).expect("carry");
+    }
+    let both: Vec<String> = first.iter().chain(&second).cloned().collect();
+    let far_isc = far.write_isc("isc.yaml", &images(&both));
+    let dest = Registry::ours();
+    let target = format!("docker://{}/mirror", dest.host);
+    let out = far.mirror(
+        "cache",
+        &["-c", far_isc.to_str().expect("utf-8"), "--from", &file_url(&carried), &target, "--dest-tls-verify=false"],
+    );
+    assert!(out.status.success(), "disk to mirror from both runs' archives failed");
+    let mirrored = Http::new(&dest.url());
+    for (repo, tag) in [("apps/web", "v1"), ("apps/api", "v1"), ("multi/arch", "v1")] {
+        src.assert_same_image(repo, tag, &mirrored, &format!("mirror/{repo}"), tag);
+    }
+}
