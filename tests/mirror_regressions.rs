@@ -10,7 +10,7 @@ mod workspace;
 
 use common::Registry;
 use fixtures::{Http, Source};
-use workspace::{Workspace, archives, blob_members, file_url, images};
+use workspace::{Workspace, archives, blob_members, file_url, images, tar_members};
 
 /// A second mirror to disk into the same directory replaced `mirror_000001.tar` of the first run
 /// without a word. Now each run adds archives after the highest number there, and disk to
@@ -69,4 +69,36 @@ fn a_second_mirror_to_disk_into_the_same_directory_keeps_the_first_archives() {
     for (repo, tag) in [("apps/web", "v1"), ("apps/api", "v1"), ("multi/arch", "v1")] {
         src.assert_same_image(repo, tag, &mirrored, &format!("mirror/{repo}"), tag);
     }
+}
+
+/// The archive packed stale `dry-run/` files and the `cluster-resources` of an earlier disk to
+/// mirror run: the whole working dir went in. Now it holds the cache content and the
+/// configuration, and from the working dir only what disk to mirror reads.
+#[test]
+fn archives_leave_out_dry_runs_logs_and_earlier_cluster_resources() {
+    let Some(source) = Source::start() else { return };
+    let s = source.host();
+    let ws = Workspace::new();
+    let out_dir = ws.path("out");
+    let isc = ws.write_isc("isc.yaml", &images(&[format!("{s}/apps/web:v1")]));
+    let isc = isc.to_str().expect("utf-8");
+    let out = ws.mirror("cache", &["-c", isc, &file_url(&out_dir), "--dry-run"]);
+    assert!(out.status.success(), "dry run failed");
+    let working_dir = out_dir.join("working-dir");
+    assert!(working_dir.join("dry-run/mapping.txt").is_file(), "the dry run left its mapping");
+    let stale = working_dir.join("cluster-resources/idms-oc-mirror.yaml");
+    std::fs::write(&stale, "# from an earlier disk to mirror run\n").expect("stale resource");
+    std::fs::write(working_dir.join("logs/mirroring_errors_20000101_000000.txt"), "old\n").expect("stale log");
+
+    let out = ws.mirror("cache", &["-c", isc, &file_url(&out_dir)]);
+    assert!(out.status.success(), "mirror to disk failed");
+    let members: Vec<String> = archives(&out_dir).iter().flat_map(|a| tar_members(a)).collect();
+    assert!(!members.is_empty());
+    let unexpected: Vec<&String> = members
+        .iter()
+        .filter(|m| !m.starts_with("docker/registry/v2/repositories/") && !m.starts_with("docker/registry/v2/blobs/"))
+        .filter(|m| !m.starts_with("isc_"))
+        .collect();
+    assert!(unexpected.is_empty(), "only cache content and the configuration: {unexpected:?}");
+    assert!(working_dir.join(".history").is_dir(), "the history is kept on this side");
 }

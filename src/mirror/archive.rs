@@ -5,7 +5,7 @@
 //! DIR/mirror_000001.tar, mirror_000002.tar, ...     plain tar, regular files only
 //!   docker/registry/v2/repositories/...             the cache's repositories tree (links)
 //!   docker/registry/v2/blobs/<alg>/<hh>/<hex>/data  blobs that earlier archives lack
-//!   working-dir/...                                 logs, dry-run, cluster-resources, ...
+//!   working-dir/...                                 what disk to mirror reads (see `bundle`)
 //!   isc_<RFC 3339 time>                             the image set configuration used
 //! ```
 //!

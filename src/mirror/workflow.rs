@@ -11,10 +11,12 @@
 //!     cluster-resources/                idms-oc-mirror.yaml, itms-oc-mirror.yaml,
 //!                                       cs-<catalog>-<tag>.yaml, cc-<catalog>-<tag>.yaml,
 //!                                       signature-configmap.{json,yaml}, updateService.yaml
-//!     hold-release/cincinnati-graph-data/<arch>-<channel>.json   update graphs (read offline)
-//!     signatures/<tag>-sha256-<hex>     verified release signatures
+//!     hold-release/cincinnati-graph-data/<arch>-<channel>.json   update graphs (read offline)  *
+//!     signatures/<tag>-sha256-<hex>     verified release signatures (read offline)           *
 //!     .history/                         blobs already archived
 //! ```
+//!
+//! Archives carry only the files marked `*` from the working dir (see `bundle`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -344,7 +346,6 @@ async fn mirror_to_disk(options: &Options, set: &ImageSet, work: &Work) -> anyho
     summarize(&engine, &outcomes);
     let code = report_failures(&options.working_dir(), &outcomes)?;
 
-    // The catalogs are in the cache already (prepared there): archive them with the images.
     // Release payloads, the graph image and catalogs are in the cache already (prepared there):
     // archive them with the images.
     let mut mirrored = succeeded(&outcomes);
@@ -354,7 +355,11 @@ async fn mirror_to_disk(options: &Options, set: &ImageSet, work: &Work) -> anyho
     let previous = history.read(options.since)?;
     let new: BTreeSet<_> = blobs.difference(&previous).cloned().collect();
     tracing::info!(blobs = blobs.len(), new = new.len(), "archiving the blobs earlier archives lack");
-    let members = bundle::members(&cache, &options.working_dir(), &options.config, &new)?;
+    let kept = match (set.content.platform.as_ref(), &work.releases) {
+        (Some(platform), Some(prepared)) => platform::offline_inputs(platform, prepared),
+        _ => Vec::new(),
+    };
+    let members = bundle::members(&cache, &options.working_dir(), &kept, &options.config, &new)?;
     let (root, strict) = (options.root.clone(), options.strict_archive);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
     // archiveSize is validated positive and finite; sizes far below 2^52 bytes are exact.
