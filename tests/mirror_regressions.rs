@@ -10,7 +10,7 @@ mod workspace;
 
 use common::Registry;
 use fixtures::{Http, Source};
-use workspace::{Workspace, archives, blob_members, file_url, images, tar_members};
+use workspace::{Workspace, archives, blob_members, file_url, images, stderr, tar_members};
 
 /// A second mirror to disk into the same directory replaced `mirror_000001.tar` of the first run
 /// without a word. Now each run adds archives after the highest number there, and disk to
@@ -101,4 +101,51 @@ fn archives_leave_out_dry_runs_logs_and_earlier_cluster_resources() {
         .collect();
     assert!(unexpected.is_empty(), "only cache content and the configuration: {unexpected:?}");
     assert!(working_dir.join(".history").is_dir(), "the history is kept on this side");
+}
+
+/// The `N blobs copied (B bytes), M mounted` figures of a run's summary line.
+fn summary_figures(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr.lines().rfind(|l| l.contains(" blobs copied (")).expect("a summary line");
+    let number_before = |marker: &str| -> u64 {
+        let head = &line[..line.find(marker).unwrap_or_else(|| panic!("{marker:?} in {line}"))];
+        head.rsplit(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()).expect("a number")
+    };
+    (number_before(" blobs copied"), number_before(" bytes)"), number_before(" mounted"))
+}
+
+/// A second mirror-to-mirror run re-uploaded a layer that the destination already held in
+/// another repository (11.5 MB copied, 0 mounted). Now where blobs were pushed is kept in the
+/// cache per destination registry, and a later run mounts them from there.
+#[test]
+fn a_later_run_mounts_what_an_earlier_run_pushed_into_another_repository() {
+    let Some(source) = Source::start() else { return };
+    let src = source.http();
+    let s = source.host();
+    let dest = Registry::ours();
+    let ws = Workspace::new();
+    let target = format!("docker://{}", dest.host);
+    let workspace = file_url(&ws.path("ws"));
+    let run = |name: &str, image: &str, repo: &str| {
+        let isc = ws
+            .write_isc(name, &format!("mirror:\n  additionalImages:\n  - name: {s}/{image}\n    targetRepo: {repo}\n"));
+        let out = ws.mirror(
+            "cache",
+            &["-c", isc.to_str().expect("utf-8"), "--workspace", &workspace, &target, "--dest-tls-verify=false"],
+        );
+        assert!(out.status.success(), "mirror of {image} failed");
+        stderr(&out)
+    };
+    run("a.yaml", "apps/web:v1", "a/x");
+    let second = run("b.yaml", "apps/api:v1", "b/y");
+
+    // apps/api shares apps/web's base layer: only its config and own layer travel.
+    let (api, _) = src.manifest("apps/api", "v1").expect("apps/api");
+    let api: serde_json::Value = serde_json::from_slice(&api).expect("json");
+    let own_bytes =
+        api["config"]["size"].as_u64().expect("config size") + api["layers"][1]["size"].as_u64().expect("size");
+    let (copied, bytes, mounted) = summary_figures(&second);
+    assert_eq!((copied, bytes, mounted), (2, own_bytes, 1), "the base layer is mounted from a/x, none of it copied");
+    let mirrored = Http::new(&dest.url());
+    src.assert_same_image("apps/api", "v1", &mirrored, "b/y", "v1");
+    src.assert_same_image("apps/web", "v1", &mirrored, "a/x", "v1");
 }

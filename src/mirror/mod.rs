@@ -11,6 +11,7 @@
 //! | `copy` | the copy engine: manifests and blobs, source to destination, once per run |
 //! | `verify` | digest verification of blob streams on the fly |
 //! | `cache` | the disk cache in the distribution filesystem layout |
+//! | `known_blobs` | which repository of a destination registry holds a blob, kept across runs |
 //! | `cached_image`, `layers` | images in the cache read as files: one directory out of the layers |
 //! | `rebuild` | an image rebuilt with one more layer (filtered catalogs, the graph data image) |
 //! | `archive`, `bundle`, `history` | `mirror_NNNNNN.tar` files, what goes in them, `.history` |
@@ -22,8 +23,8 @@
 //! | `progress` | the progress display |
 //!
 //! Calls go one way: `workflow` → `plan`/`copy`/`archive`/`bundle`/`resources` →
-//! `client`/`cache`/`verify` → `reference`/`manifest`. Each module below `workflow` has its own
-//! `thiserror` enum; `workflow` gathers them with `anyhow`.
+//! `client`/`cache`/`known_blobs`/`verify` → `reference`/`manifest`. Each module below
+//! `workflow` has its own `thiserror` enum; `workflow` gathers them with `anyhow`.
 //!
 //! Exit status (oc-mirror's bitmask): 0 when everything was mirrored; otherwise 1 for a generic
 //! failure, plus 2 for release images, 4 for operators, 8 for additional images and 16 for
@@ -37,6 +38,7 @@ pub mod client;
 pub mod copy;
 pub mod history;
 pub mod imageset;
+pub mod known_blobs;
 pub mod layers;
 pub mod operators;
 pub mod options;

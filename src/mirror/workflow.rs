@@ -28,6 +28,7 @@ use super::client::{AuthFile, ClientPool, TransportConfig};
 use super::copy::{Endpoint, Engine, EngineOptions, ImageOutcome};
 use super::history::History;
 use super::imageset::{self, CatalogRef, ImageSet, Kind};
+use super::known_blobs::KnownBlobs;
 use super::operators::{self, Fetch, Prepared};
 use super::options::Options;
 use super::plan::{self, Category, ImagePlan, Mapping, Plan, PlanInput, Target, Workflow};
@@ -297,22 +298,22 @@ fn engine(options: &Options, source: Endpoint, sink: Endpoint) -> Engine {
     )
 }
 
+/// An engine that writes to the target registry, knowing where earlier runs left blobs there.
+async fn engine_to(options: &Options, source: Endpoint, target: &Target, auth: &AuthFile) -> anyhow::Result<Engine> {
+    let known = KnownBlobs::load(&Cache::new(&options.cache), &target.registry).await;
+    let sink = Endpoint::Registry(destination_pool(options, &target.registry, auth)?);
+    Ok(engine(options, source, sink).with_known_blobs(known))
+}
+
 async fn mirror_to_mirror(options: &Options, target: &Target, work: &Work) -> anyhow::Result<u8> {
     let auth = auth_file(options)?;
-    let engine = engine(
-        options,
-        Endpoint::Registry(source_pool(options, &work.plan, &auth)?),
-        Endpoint::Registry(destination_pool(options, &target.registry, &auth)?),
-    );
+    let source = Endpoint::Registry(source_pool(options, &work.plan, &auth)?);
+    let engine = engine_to(options, source, target, &auth).await?;
     let mut outcomes = engine.copy_all(&work.plan.images).await;
     summarize(&engine, &outcomes);
     let last = from_cache(work, &outcomes);
     if !last.is_empty() {
-        let from_cache = self::engine(
-            options,
-            Endpoint::Cache(Cache::new(&options.cache)),
-            Endpoint::Registry(destination_pool(options, &target.registry, &auth)?),
-        );
+        let from_cache = engine_to(options, Endpoint::Cache(Cache::new(&options.cache)), target, &auth).await?;
         let pushed = from_cache.copy_all(&last).await;
         summarize(&from_cache, &pushed);
         outcomes.extend(pushed);
@@ -382,11 +383,7 @@ async fn mirror_to_disk(options: &Options, set: &ImageSet, work: &Work) -> anyho
 
 async fn disk_to_mirror(options: &Options, target: &Target, work: &Work) -> anyhow::Result<u8> {
     let auth = auth_file(options)?;
-    let engine = engine(
-        options,
-        Endpoint::Cache(Cache::new(&options.cache)),
-        Endpoint::Registry(destination_pool(options, &target.registry, &auth)?),
-    );
+    let engine = engine_to(options, Endpoint::Cache(Cache::new(&options.cache)), target, &auth).await?;
     let mut outcomes = engine.copy_all(&work.plan.images).await;
     let last = from_cache(work, &outcomes);
     outcomes.extend(engine.copy_all(&last).await);
