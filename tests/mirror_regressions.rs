@@ -149,3 +149,58 @@ fn a_later_run_mounts_what_an_earlier_run_pushed_into_another_repository() {
     src.assert_same_image("apps/api", "v1", &mirrored, "b/y", "v1");
     src.assert_same_image("apps/web", "v1", &mirrored, "a/x", "v1");
 }
+
+/// With the destination gone mid-run, retries nested inside retries (request, blob and scheme
+/// probe each with their own) took 96 s to give up with the default settings, and each image
+/// failed with "error sending request for url". Now `--retry-times` is the attempts of each
+/// request in all, a registry that can't be connected to is given up for the rest of the run,
+/// and the errors say what happened and where.
+#[test]
+fn a_destination_that_is_gone_fails_the_run_within_one_requests_attempts() {
+    let Some(source) = Source::start() else { return };
+    let s = source.host();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let gone = format!("127.0.0.1:{closed}");
+    let ws = Workspace::new();
+    let set = ["apps/web:v1", "apps/api:v1", "multi/arch:v1", "deep/a/b/c/app:v1"].map(|i| format!("{s}/{i}"));
+    let isc = ws.write_isc("isc.yaml", &images(&set));
+    let target = format!("docker://{gone}/mirror");
+    let workspace = file_url(&ws.path("ws"));
+    let args = [
+        "-c",
+        isc.to_str().expect("utf-8"),
+        "--workspace",
+        &workspace,
+        &target,
+        "--dest-tls-verify=false",
+        "--log-level",
+        "debug",
+    ];
+    let started = std::time::Instant::now();
+    let out = ws.mirror_retrying("cache", "3", "100ms", &args);
+    let elapsed = started.elapsed();
+    assert_eq!(out.status.code(), Some(8), "the additional images failed: exit bit 8");
+    // The policy: 3 attempts of the first request with 2 waits of 100 ms, then one attempt per
+    // request. The bound leaves CI room; before the fix this took 3 × 15.5 s with these images.
+    assert!(elapsed < std::time::Duration::from_secs(15), "gave up after {elapsed:?}");
+
+    let err = stderr(&out);
+    let retries = err.lines().filter(|l| l.contains("retrying") && l.contains(&format!("registry={gone}"))).count();
+    assert_eq!(retries, 2, "one request made 3 attempts; later ones one each, none nested");
+    let unreachable =
+        format!("{gone}: unreachable (no connection in 3 attempts): GET http://{gone}/v2/: cannot connect: ");
+    let failed: Vec<&str> = err.lines().filter(|l| l.contains("image failed")).collect();
+    assert_eq!(failed.len(), set.len(), "one error line per image: {failed:#?}");
+    for image in &set {
+        let line = failed.iter().find(|l| l.contains(&format!("image={image} "))).expect("the image's line");
+        assert!(line.contains(&unreachable) && line.contains("onnection refused"), "{line}");
+    }
+    let summary = err.lines().position(|l| l.contains("0/4 images mirrored")).expect("a summary line");
+    assert!(
+        err.lines().skip(summary).any(|l| l.contains("ERROR") && l.contains(&unreachable)),
+        "after the summary, one line names the registry and what failed"
+    );
+}

@@ -95,7 +95,7 @@ pub struct EngineOptions {
     pub parallel_images: usize,
     /// Blobs of one image copied at once.
     pub parallel_layers: usize,
-    /// Retries of a failed blob transfer.
+    /// Attempts of a blob transfer (the same policy as every request's).
     pub retry: RetryPolicy,
     /// Longest time one image may take.
     pub image_timeout: Duration,
@@ -170,6 +170,19 @@ impl Engine {
     pub fn with_known_blobs(mut self, known: KnownBlobs) -> Engine {
         self.known = Some(known);
         self
+    }
+
+    /// Why registries this engine reads or writes are unreachable, one line each.
+    #[must_use]
+    pub fn unreachable(&self) -> Vec<String> {
+        [&self.source, &self.sink]
+            .into_iter()
+            .filter_map(|e| match e {
+                Endpoint::Registry(pool) => Some(pool.unreachable()),
+                Endpoint::Cache(_) => None,
+            })
+            .flatten()
+            .collect()
     }
 
     /// What was done so far.
@@ -433,19 +446,23 @@ impl Engine {
         Ok(())
     }
 
+    /// Transfers a blob, trying the whole transfer again (its body is a stream, which can't be
+    /// replayed) up to the policy's attempts. Only failures of the streamed part are retried
+    /// here: the requests around it (the source GET, opening the upload) have had their own
+    /// attempts in the client, and a final client error is never retried again.
     async fn transfer_with_retries(
         &self,
         plan: &ImagePlan,
         blob: &Descriptor,
         mut location: Option<String>,
     ) -> Result<(), Error> {
-        let mut attempt = 0;
+        let mut attempt = 1;
         loop {
             match self.transfer(plan, blob, location.take()).await {
                 Ok(()) => return Ok(()),
-                Err(e) if e.is_retryable() && attempt < self.options.retry.times => {
+                Err(e) if e.is_retryable() && attempt < self.options.retry.attempts() => {
                     tracing::warn!(blob = %blob.digest, error = %e, attempt, "blob transfer failed; retrying");
-                    tokio::time::sleep(self.options.retry.wait(attempt, None)).await;
+                    tokio::time::sleep(self.options.retry.wait(attempt - 1, None)).await;
                     attempt += 1;
                 }
                 Err(e) => return Err(e),

@@ -92,7 +92,7 @@ pub fn list_operators(request: &operators::list::Request) -> anyhow::Result<()> 
     let config = client::TransportConfig {
         tls_verify: request.tls_verify,
         cert_dirs: request.cert_dirs.clone(),
-        retry: client::RetryPolicy { times: 2, delay: std::time::Duration::ZERO },
+        retry: client::RetryPolicy { times: 3, delay: std::time::Duration::ZERO },
     };
     let pool = client::ClientPool::new(config, auth, &hosts)?;
     let engine = copy::Engine::new(
@@ -101,7 +101,7 @@ pub fn list_operators(request: &operators::list::Request) -> anyhow::Result<()> 
         copy::EngineOptions {
             parallel_images: 1,
             parallel_layers: 4,
-            retry: client::RetryPolicy { times: 2, delay: std::time::Duration::ZERO },
+            retry: client::RetryPolicy { times: 3, delay: std::time::Duration::ZERO },
             image_timeout: std::time::Duration::from_hours(1),
         },
         progress::Progress::new(),

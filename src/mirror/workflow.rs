@@ -502,6 +502,9 @@ fn summarize(engine: &Engine, outcomes: &[ImageOutcome]) {
         stats.blobs_present.load(Relaxed),
         stats.manifests.load(Relaxed),
     );
+    for reason in engine.unreachable() {
+        tracing::error!("{reason}");
+    }
 }
 
 /// Writes `logs/mirroring_errors_<time>.txt` when images failed; returns their exit bits.

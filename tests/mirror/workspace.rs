@@ -35,13 +35,23 @@ impl Workspace {
 
     /// [`Workspace::mirror`] with extra environment variables.
     pub fn mirror_env(&self, cache: &str, args: &[&str], env: &[(String, String)]) -> Output {
+        self.run(cache, ["2", "100ms"], args, env)
+    }
+
+    /// [`Workspace::mirror`] with `--retry-times` and `--retry-delay` other than the tests' 2
+    /// and 100ms.
+    pub fn mirror_retrying(&self, cache: &str, times: &str, delay: &str, args: &[&str]) -> Output {
+        self.run(cache, [times, delay], args, &[])
+    }
+
+    fn run(&self, cache: &str, [times, delay]: [&str; 2], args: &[&str], env: &[(String, String)]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
             .arg("mirror")
             .arg("--authfile")
             .arg(self.path("auth.json"))
             .arg("--cache-dir")
             .arg(self.path(cache))
-            .args(["--src-tls-verify=false", "--retry-delay", "100ms", "--retry-times", "2"])
+            .args(["--src-tls-verify=false", "--retry-delay", delay, "--retry-times", times])
             .args(args)
             .env("HOME", self.dir.path())
             .env_remove("REGISTRY_AUTH_FILE")

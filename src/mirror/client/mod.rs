@@ -10,8 +10,11 @@
 //!   the credentials from `auth.json` go on every request. `Bearer`: a token is fetched from the
 //!   realm (with the credentials as basic auth, when there are any) for the scopes the request
 //!   needs, cached until it expires, and the request is sent again.
-//! - **Retries.** 429, 5xx, time-outs and broken connections are retried per [`RetryPolicy`].
-//!   Requests whose body is a stream are sent once; the copy engine retries the whole blob.
+//! - **Retries.** 429, 5xx, time-outs and broken connections are retried per [`RetryPolicy`]:
+//!   `--retry-times` attempts per request in all. When they are spent the error is final
+//!   ([`Error::GaveUp`], or [`Error::Unreachable`] when no connection could be made, after which
+//!   the registry's later requests get one attempt each). Requests whose body is a stream are sent
+//!   once; the copy engine retries the whole blob.
 //! - **Memory.** Blob bodies are never buffered: downloads are handed out as responses to
 //!   stream, uploads take a streaming body. Manifests are read whole, up to 4 MiB.
 
@@ -42,15 +45,35 @@ const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request could not be sent or its answer not read.
-    #[error("{method} {url}: {source}")]
+    #[error("{method} {url}: {}", describe(error))]
     Transport {
         /// HTTP method.
         method: Method,
         /// Request URL.
         url: String,
-        /// reqwest's error.
-        #[source]
-        source: reqwest::Error,
+        /// reqwest's error; the message shows the cause at the end of its chain.
+        error: reqwest::Error,
+    },
+    /// A request failed in every attempt the retry policy allows.
+    #[error("{registry}: gave up after {attempts} attempt{}: {last}", if *attempts == 1 { "" } else { "s" })]
+    GaveUp {
+        /// The registry.
+        registry: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        last: Box<Error>,
+    },
+    /// No connection to the registry could be made in all the attempts of a request; for the
+    /// rest of the run its requests give up after one failed attempt.
+    #[error("{registry}: unreachable (no connection in {attempts} attempt{}): {last}", if *attempts == 1 { "" } else { "s" })]
+    Unreachable {
+        /// The registry.
+        registry: String,
+        /// Attempts of the request that found it unreachable.
+        attempts: u32,
+        /// The last error.
+        last: Box<Error>,
     },
     /// The registry answered with an unexpected status.
     #[error("{method} {url}: {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
@@ -106,11 +129,17 @@ impl Error {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Transport { source, .. } => retry::is_retryable_error(source),
+            Error::Transport { error, .. } => retry::is_retryable_error(error),
             Error::Status { status, .. } => retry::is_retryable_status(*status),
             Error::DigestMismatch { .. } => true,
             _ => false,
         }
+    }
+
+    /// Whether no connection could be made (refused, unroutable, connect time-out).
+    #[must_use]
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Error::Transport { error, .. } if error.is_connect())
     }
 
     /// Whether the registry said the thing does not exist.
@@ -155,6 +184,9 @@ struct Inner {
     credentials: Option<Credentials>,
     base: tokio::sync::OnceCell<String>,
     auth: Mutex<AuthState>,
+    /// Set when a request could not connect in all its attempts: how many it made, and the
+    /// error it ended with.
+    unreachable: Mutex<Option<(u32, String)>>,
 }
 
 impl RegistryClient {
@@ -173,6 +205,7 @@ impl RegistryClient {
                 credentials: auth.lookup_registry(registry).cloned(),
                 base: tokio::sync::OnceCell::new(),
                 auth: Mutex::new(AuthState::default()),
+                unreachable: Mutex::new(None),
             }),
         }
     }
@@ -181,6 +214,18 @@ impl RegistryClient {
     #[must_use]
     pub fn registry(&self) -> &str {
         &self.inner.registry
+    }
+
+    /// Why the registry is unreachable, when a request of this run found it so (and no later
+    /// request got an answer from it).
+    #[must_use]
+    pub fn unreachable(&self) -> Option<String> {
+        self.inner
+            .unreachable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|(_, e)| e.clone())
     }
 
     fn pull_scope(repo: &RepoName) -> String {
@@ -216,7 +261,7 @@ impl RegistryClient {
             .and_then(|v| v.parse::<Digest>().ok());
         let mut body = Vec::new();
         while let Some(chunk) =
-            resp.chunk().await.map_err(|source| Error::Transport { method: Method::GET, url: url.clone(), source })?
+            resp.chunk().await.map_err(|error| Error::Transport { method: Method::GET, url: url.clone(), error })?
         {
             if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
                 return Err(Error::ManifestTooLarge { url });
@@ -357,11 +402,8 @@ impl RegistryClient {
         if let Some(h) = self.authorization(&scopes) {
             req = req.header(AUTHORIZATION, h);
         }
-        let resp = req.send().await.map_err(|source| Error::Transport {
-            method: Method::PUT,
-            url: url.to_string(),
-            source,
-        })?;
+        let resp =
+            req.send().await.map_err(|error| Error::Transport { method: Method::PUT, url: url.to_string(), error })?;
         match resp.status() {
             StatusCode::CREATED => Ok(()),
             status => Err(status_error(Method::PUT, url.as_str(), status, resp).await),
@@ -400,6 +442,23 @@ impl RegistryClient {
 async fn status_error(method: Method, url: &str, status: StatusCode, resp: Response) -> Error {
     let body = if method == Method::HEAD { String::new() } else { resp.text().await.unwrap_or_default() };
     Error::Status { method, url: url.to_string(), status, body: truncate(&body) }
+}
+
+/// A request failure in words. reqwest's own message only says "error sending request for url
+/// (...)"; what happened (refused, reset, timed out, a certificate refused) is at the end of its
+/// chain of sources.
+fn describe(error: &reqwest::Error) -> String {
+    let Some(mut root) = std::error::Error::source(error) else { return error.to_string() };
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    if error.is_timeout() {
+        format!("timed out: {root}")
+    } else if error.is_connect() {
+        format!("cannot connect: {root}")
+    } else {
+        root.to_string()
+    }
 }
 
 fn truncate(body: &str) -> String {

@@ -82,6 +82,16 @@ impl ClientPool {
         Ok(ClientPool { http, config, auth, clients: Mutex::new(HashMap::new()) })
     }
 
+    /// Why registries of this side are unreachable, one line each (see
+    /// [`RegistryClient::unreachable`]).
+    #[must_use]
+    pub fn unreachable(&self) -> Vec<String> {
+        let clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: Vec<String> = clients.values().filter_map(RegistryClient::unreachable).collect();
+        out.sort();
+        out
+    }
+
     /// The client for `registry`, made on first use.
     #[must_use]
     pub fn client(&self, registry: &str) -> RegistryClient {
