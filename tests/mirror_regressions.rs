@@ -8,7 +8,7 @@ mod fixtures;
 #[path = "mirror/workspace.rs"]
 mod workspace;
 
-use common::Registry;
+use common::{DistributionSetup, Registry};
 use fixtures::{Http, Source};
 use workspace::{Workspace, archives, blob_members, file_url, images, stderr, tar_members};
 
@@ -203,4 +203,79 @@ fn a_destination_that_is_gone_fails_the_run_within_one_requests_attempts() {
         err.lines().skip(summary).any(|l| l.contains("ERROR") && l.contains(&unreachable)),
         "after the summary, one line names the registry and what failed"
     );
+}
+
+/// A self-signed certificate for 127.0.0.1 marked `CA:TRUE`, as lab registries often have:
+/// certificate and key, PEM.
+fn lab_certificate() -> (String, String) {
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("names");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "lab registry");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("certificate");
+    (cert.pem(), key.serialize_pem())
+}
+
+/// A self-signed source certificate with `CA:TRUE` was refused with `CaUsedAsEndEntity` even
+/// when the user trusted it with `--cert-dir`; skopeo and curl accept it. Now a certificate the
+/// user trusts as it is works, and an untrusted one fails with an error that says what to do.
+#[test]
+fn a_self_signed_ca_certificate_the_user_trusts_is_accepted_like_skopeo_does() {
+    if !common::require_tool("skopeo") {
+        return;
+    }
+    let ws = Workspace::new();
+    let (cert, key) = lab_certificate();
+    let certs = ws.path("certs");
+    std::fs::create_dir_all(&certs).expect("mkdir");
+    std::fs::write(certs.join("ca.crt"), &cert).expect("trusted certificate");
+    let (cert_file, key_file) = (ws.path("server.crt"), ws.path("server.key"));
+    std::fs::write(&cert_file, &cert).expect("certificate");
+    std::fs::write(&key_file, &key).expect("key");
+    let Some(lab) = Source::start_with(DistributionSetup { tls: Some((cert_file, key_file)), ..Default::default() })
+    else {
+        return;
+    };
+    let Some(plain) = Source::start() else { return };
+    let l = lab.host();
+    let dest = Registry::ours();
+    let isc = ws.write_isc("isc.yaml", &images(&[format!("{l}/apps/web:v1"), format!("{l}/multi/arch:v1")]));
+    let target = format!("docker://{}/mirror", dest.host);
+    let workspace = file_url(&ws.path("ws"));
+    let args = ["-c", isc.to_str().expect("utf-8"), "--workspace", &workspace, &target, "--dest-tls-verify=false"];
+
+    let untrusted = ws.mirror_verifying_source("cache", &args);
+    assert_eq!(untrusted.status.code(), Some(8), "an untrusted certificate fails the images");
+    let err = stderr(&untrusted);
+    assert!(
+        err.contains(&format!("https://{l}/v2/: TLS handshake failed: invalid peer certificate: "))
+            && err.contains("--cert-dir DIR"),
+        "the error names the registry, the certificate problem and the fix"
+    );
+    assert!(Http::new(&dest.url()).catalog().is_empty(), "nothing was pushed");
+
+    let cert_dir = certs.display().to_string();
+    let with_cert_dir: Vec<&str> = args.iter().copied().chain(["--cert-dir", cert_dir.as_str()]).collect();
+    let trusted = ws.mirror_verifying_source("cache", &with_cert_dir);
+    assert!(trusted.status.success(), "the certificate the user trusts must work");
+    let mirrored = Http::new(&dest.url());
+    plain.http().assert_same_image("apps/web", "v1", &mirrored, "mirror/apps/web", "v1");
+    plain.http().assert_same_image("multi/arch", "v1", &mirrored, "mirror/multi/arch", "v1");
+
+    // skopeo, trusting the same directory, accepts the same certificate (and refuses it without).
+    let skopeo = |extra: &[&str]| {
+        std::process::Command::new("skopeo")
+            .args(["inspect", "--no-creds", "--format", "{{.Digest}}"])
+            .args(extra)
+            .arg(format!("docker://{l}/apps/web:v1"))
+            .env("HOME", ws.path("."))
+            .env_remove("REGISTRY_AUTH_FILE")
+            .output()
+            .expect("run skopeo")
+    };
+    let accepted = skopeo(&["--cert-dir", &cert_dir]);
+    assert!(accepted.status.success(), "skopeo: {}", stderr(&accepted));
+    assert_eq!(String::from_utf8_lossy(&accepted.stdout).trim(), mirrored.digest_of("mirror/apps/web", "v1"));
+    let refused = skopeo(&[]);
+    assert!(!refused.status.success(), "skopeo refuses it without the trusted directory too");
 }

@@ -28,30 +28,37 @@ impl Workspace {
         path
     }
 
-    /// Runs `mirror-registry mirror` with the test's auth file and a cache under `cache`.
+    /// Runs `mirror-registry mirror` with the test's auth file and a cache under `cache`, source
+    /// certificates unchecked, and 2 attempts per request 100 ms apart.
     pub fn mirror(&self, cache: &str, args: &[&str]) -> Output {
         self.mirror_env(cache, args, &[])
     }
 
     /// [`Workspace::mirror`] with extra environment variables.
     pub fn mirror_env(&self, cache: &str, args: &[&str], env: &[(String, String)]) -> Output {
-        self.run(cache, ["2", "100ms"], args, env)
+        self.run(cache, &["--src-tls-verify=false", "--retry-times", "2", "--retry-delay", "100ms"], args, env)
     }
 
     /// [`Workspace::mirror`] with `--retry-times` and `--retry-delay` other than the tests' 2
     /// and 100ms.
     pub fn mirror_retrying(&self, cache: &str, times: &str, delay: &str, args: &[&str]) -> Output {
-        self.run(cache, [times, delay], args, &[])
+        self.run(cache, &["--src-tls-verify=false", "--retry-times", times, "--retry-delay", delay], args, &[])
     }
 
-    fn run(&self, cache: &str, [times, delay]: [&str; 2], args: &[&str], env: &[(String, String)]) -> Output {
+    /// [`Workspace::mirror`] checking the source's certificate (the other runs do not).
+    pub fn mirror_verifying_source(&self, cache: &str, args: &[&str]) -> Output {
+        self.run(cache, &["--retry-times", "2", "--retry-delay", "100ms"], args, &[])
+    }
+
+    /// Runs the binary with the test's auth file and cache, then `defaults`, then `args`.
+    fn run(&self, cache: &str, defaults: &[&str], args: &[&str], env: &[(String, String)]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
             .arg("mirror")
             .arg("--authfile")
             .arg(self.path("auth.json"))
             .arg("--cache-dir")
             .arg(self.path(cache))
-            .args(["--src-tls-verify=false", "--retry-delay", delay, "--retry-times", times])
+            .args(defaults)
             .args(args)
             .env("HOME", self.dir.path())
             .env_remove("REGISTRY_AUTH_FILE")

@@ -4,8 +4,9 @@
 //! - **Transport.** HTTPS first. With TLS verification off (`--src-tls-verify=false`,
 //!   `--dest-tls-verify=false`) certificates are not checked and, when the registry does not
 //!   speak TLS at all, plain HTTP is used (as containers/image does for insecure registries).
-//!   Extra CA certificates come from `--cert-dir` and from `/etc/containers/certs.d/HOST` and
-//!   `/etc/docker/certs.d/HOST`.
+//!   Extra trusted certificates come from `--cert-dir` and from `/etc/containers/certs.d/HOST`
+//!   and `/etc/docker/certs.d/HOST`: CAs, or a server's own certificate (see `trust`). A
+//!   refused certificate fails at once with [`Error::Handshake`], saying how to trust it.
 //! - **Authentication.** Anonymous first; a 401 brings a `WWW-Authenticate` challenge. `Basic`:
 //!   the credentials from `auth.json` go on every request. `Bearer`: a token is fetched from the
 //!   realm (with the credentials as basic auth, when there are any) for the scopes the request
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod retry;
 mod session;
 mod transport;
+mod trust;
 
 use std::sync::{Arc, Mutex};
 
@@ -53,6 +55,16 @@ pub enum Error {
         url: String,
         /// reqwest's error; the message shows the cause at the end of its chain.
         error: reqwest::Error,
+    },
+    /// The TLS handshake failed, most often because the server's certificate is not trusted.
+    #[error("{url}: TLS handshake failed: {reason}{}", if *untrusted { UNTRUSTED_HINT } else { "" })]
+    Handshake {
+        /// Request URL.
+        url: String,
+        /// What rustls said.
+        reason: String,
+        /// Whether the certificate was refused (the user can trust it).
+        untrusted: bool,
     },
     /// A request failed in every attempt the retry policy allows.
     #[error("{registry}: gave up after {attempts} attempt{}: {last}", if *attempts == 1 { "" } else { "s" })]
@@ -124,7 +136,31 @@ pub enum Error {
     Tls(String),
 }
 
+/// What to do about a certificate that is not trusted.
+const UNTRUSTED_HINT: &str = "; to trust it, put the registry's CA certificate (or its own certificate) \
+as a .crt or .pem file in a directory given with --cert-dir DIR, or skip the check with \
+--src-tls-verify=false or --dest-tls-verify=false";
+
 impl Error {
+    /// A request that failed before an answer was read: [`Error::Handshake`] when TLS failed,
+    /// else [`Error::Transport`].
+    fn transport(method: Method, url: &str, error: reqwest::Error) -> Error {
+        match tls_failure(&error) {
+            Some(tls) => Error::Handshake {
+                url: url.to_string(),
+                reason: if tls.to_string().contains("CaUsedAsEndEntity") {
+                    format!(
+                        "{tls} (the server's certificate is marked as a CA, as self-signed ones often are, and is not among the trusted certificates)"
+                    )
+                } else {
+                    tls.to_string()
+                },
+                untrusted: matches!(tls, rustls::Error::InvalidCertificate(_)),
+            },
+            None => Error::Transport { method, url: url.to_string(), error },
+        }
+    }
+
     /// Whether trying the same operation again may succeed.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
@@ -260,9 +296,7 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<Digest>().ok());
         let mut body = Vec::new();
-        while let Some(chunk) =
-            resp.chunk().await.map_err(|error| Error::Transport { method: Method::GET, url: url.clone(), error })?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|error| Error::transport(Method::GET, &url, error))? {
             if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
                 return Err(Error::ManifestTooLarge { url });
             }
@@ -402,8 +436,7 @@ impl RegistryClient {
         if let Some(h) = self.authorization(&scopes) {
             req = req.header(AUTHORIZATION, h);
         }
-        let resp =
-            req.send().await.map_err(|error| Error::Transport { method: Method::PUT, url: url.to_string(), error })?;
+        let resp = req.send().await.map_err(|error| Error::transport(Method::PUT, url.as_str(), error))?;
         match resp.status() {
             StatusCode::CREATED => Ok(()),
             status => Err(status_error(Method::PUT, url.as_str(), status, resp).await),
@@ -442,6 +475,26 @@ impl RegistryClient {
 async fn status_error(method: Method, url: &str, status: StatusCode, resp: Response) -> Error {
     let body = if method == Method::HEAD { String::new() } else { resp.text().await.unwrap_or_default() };
     Error::Status { method, url: url.to_string(), status, body: truncate(&body) }
+}
+
+/// The rustls error a request failed with, if the TLS handshake failed. It sits in the chain of
+/// sources, inside `io::Error`s (whose `source` skips the error they wrap).
+fn tls_failure(error: &reqwest::Error) -> Option<&rustls::Error> {
+    fn unwrap_io<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let inner: &(dyn std::error::Error + 'static) = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        unwrap_io(inner)
+    }
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        if let Some(tls) = unwrap_io(e) {
+            return Some(tls);
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// A request failure in words. reqwest's own message only says "error sending request for url

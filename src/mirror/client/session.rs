@@ -58,10 +58,10 @@ impl RegistryClient {
                 let url = format!("{http}/v2/");
                 match inner.http.get(&url).send().await {
                     Ok(_) => Ok(http),
-                    Err(error) => Err(Error::Transport { method: Method::GET, url, error }),
+                    Err(error) => Err(Error::transport(Method::GET, &url, error)),
                 }
             }
-            Err(error) => Err(Error::Transport { method: Method::GET, url, error }),
+            Err(error) => Err(Error::transport(Method::GET, &url, error)),
         }
     }
 
@@ -181,11 +181,8 @@ impl RegistryClient {
             }
             let after = match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    let body: auth::TokenResponse = resp.json().await.map_err(|error| Error::Transport {
-                        method: Method::GET,
-                        url: url.to_string(),
-                        error,
-                    })?;
+                    let body: auth::TokenResponse =
+                        resp.json().await.map_err(|error| Error::transport(Method::GET, url.as_str(), error))?;
                     return body.into_token().ok_or_else(|| Error::Unauthorized {
                         registry: inner.registry.clone(),
                         reason: "token endpoint answered without a token".into(),
@@ -204,7 +201,7 @@ impl RegistryClient {
                     });
                 }
                 Err(error) => {
-                    let failure = Error::Transport { method: Method::GET, url: url.to_string(), error };
+                    let failure = Error::transport(Method::GET, url.as_str(), error);
                     if !failure.is_retryable() {
                         return Err(failure);
                     }
@@ -281,7 +278,7 @@ impl RegistryClient {
                     return Ok(resp);
                 }
                 Err(error) => {
-                    let failure = Error::Transport { method: method.clone(), url: url.to_string(), error };
+                    let failure = Error::transport(method.clone(), url, error);
                     if !failure.is_retryable() {
                         return Err(failure);
                     }
