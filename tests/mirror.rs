@@ -18,53 +18,7 @@ use std::time::Duration;
 
 use common::{DistributionSetup, Registry};
 use fixtures::{BIG_LAYER_BYTES, Http, Source};
-use workspace::{Workspace, file_url, stderr};
-
-fn images(names: &[String]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::from("mirror:\n  additionalImages:\n");
-    for n in names {
-        let _ = writeln!(s, "  - name: {n}");
-    }
-    s
-}
-
-fn tar_members(path: &Path) -> Vec<String> {
-    let mut archive = tar::Archive::new(std::fs::File::open(path).expect("open archive"));
-    archive
-        .entries()
-        .expect("entries")
-        .map(|e| e.expect("entry").path().expect("path").to_string_lossy().into_owned())
-        .collect()
-}
-
-fn archives(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("list dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("mirror_") && n.to_ascii_lowercase().ends_with(".tar"))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn blob_members(path: &Path) -> Vec<String> {
-    let mut out: Vec<String> = tar_members(path)
-        .into_iter()
-        .filter_map(|m| {
-            let rest = m.strip_prefix("docker/registry/v2/blobs/sha256/")?;
-            let hex = rest.split('/').nth(1)?;
-            Some(format!("sha256:{hex}"))
-        })
-        .collect();
-    out.sort();
-    out
-}
+use workspace::{Workspace, archives, blob_members, file_url, images, stderr, tar_members};
 
 /// Every digest an image needs (manifest, config, layers), read from `http`.
 fn image_digests(http: &Http, repo: &str, reference: &str) -> Vec<String> {
@@ -267,33 +221,31 @@ fn mirror_to_disk_then_disk_to_mirror_matches_the_source_and_archives_only_new_b
     let out = ws.mirror("cache", &["-c", isc2.to_str().expect("utf-8"), &file_url(&out_dir)]);
     assert!(out.status.success(), "second mirror to disk failed");
     let second_archives = archives(&out_dir);
-    assert_eq!(second_archives.len(), 1);
+    assert_eq!(second_archives.len(), 2, "the second run adds an archive: {second_archives:?}");
+    assert_eq!(second_archives[0], first_archives[0], "the first archive is kept");
     let mut expected = image_digests(&src, "apps/api", "v1");
     let (api_manifest, _) = src.manifest("apps/api", "v1").expect("api");
     let api: serde_json::Value = serde_json::from_slice(&api_manifest).expect("json");
     let shared = api["layers"][0]["digest"].as_str().expect("base layer").to_string();
     expected.retain(|d| *d != shared);
-    assert_eq!(blob_members(&second_archives[0]), expected, "only apps/api's own blobs are new");
+    assert_eq!(blob_members(&second_archives[1]), expected, "only apps/api's own blobs are new");
     assert!(
-        tar_members(&second_archives[0]).iter().any(|m| m.starts_with("working-dir/.history/history-")),
-        "the working dir travels too"
+        !tar_members(&second_archives[1]).iter().any(|m| m.starts_with("working-dir/")),
+        "the history stays on this side"
     );
 
-    std::fs::copy(&second_archives[0], ws.path("incremental.tar")).expect("keep the incremental archive");
+    std::fs::copy(&second_archives[1], ws.path("incremental.tar")).expect("keep the incremental archive");
 
     // `--since` a date before any archive: the history is ignored and every blob travels again.
     let out = ws.mirror("cache", &["-c", isc2.to_str().expect("utf-8"), &file_url(&out_dir), "--since", "2000-01-01"]);
     assert!(out.status.success(), "mirror to disk with --since failed");
-    let full = blob_members(&archives(&out_dir)[0]);
+    let full: Vec<String> = archives(&out_dir)[2..].iter().flat_map(|a| blob_members(a)).collect();
     assert!(full.contains(&shared), "--since 2000-01-01 archives the base layer again");
     assert!(full.contains(&src.digest_of("apps/web", "v1")), "--since 2000-01-01 archives apps/web again");
     assert!(expected.iter().all(|d| full.contains(d)));
 
-    // The incremental archive completes the disconnected side.
-    for old in archives(&carried) {
-        std::fs::remove_file(old).expect("remove old archive");
-    }
-    std::fs::copy(ws.path("incremental.tar"), carried.join("mirror_000001.tar")).expect("carry");
+    // The incremental archive completes the disconnected side, next to the first.
+    std::fs::copy(ws.path("incremental.tar"), carried.join("mirror_000002.tar")).expect("carry");
     let far_isc2 = far.write_isc("isc2.yaml", &images(&second));
     // One image at a time, in configuration order: apps/web is found in place before apps/api
     // needs the base layer they share.

@@ -31,7 +31,7 @@ use release::{
 };
 use scenario::{MULTI_STABLE_42, SKIP_EDGE, STABLE_41, STABLE_42, Scenario};
 use upstream_services::{CHANNELS_KEY, Signer, UpstreamServer};
-use workspace::{Workspace, file_url, stderr};
+use workspace::{Workspace, archives, file_url, stderr, tar_members};
 
 /// The upstream registry, the graph/signature server and the standard world built on them.
 /// `None` when a tool is missing outside CI.
@@ -534,6 +534,18 @@ fn mirror_to_disk_then_disk_to_mirror_without_network() {
     let isc = isc.to_str().expect("utf-8");
     let m2d = ws.mirror_env("cache", &["-c", isc, &file_url(&ws.path("archive"))], &env);
     assert!(m2d.status.success(), "{}", stderr(&m2d));
+    // From the working dir, the archives carry exactly what disk to mirror reads.
+    let mut carried: Vec<String> = archives(&ws.path("archive"))
+        .iter()
+        .flat_map(|a| tar_members(a))
+        .filter_map(|m| m.strip_prefix("working-dir/").map(String::from))
+        .collect();
+    carried.sort();
+    let graphs =
+        ["amd64-stable-4.2.json", "multi-stable-4.2.json"].map(|g| format!("hold-release/cincinnati-graph-data/{g}"));
+    assert_eq!(carried[..2], graphs, "{carried:?}");
+    assert_eq!(carried.len(), 4, "the graphs and the two payloads' signatures: {carried:?}");
+    assert!(carried[2..].iter().all(|m| m.starts_with("signatures/4.2.4-")), "{carried:?}");
 
     // Only the archives cross the air gap: a new directory, a new cache, no upstream at all.
     std::fs::create_dir_all(ws.path("carried")).expect("mkdir");

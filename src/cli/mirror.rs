@@ -63,10 +63,10 @@ pub struct MirrorArgs {
     /// Blobs of one image copied at once (1-10).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=10))]
     pub parallel_layers: u8,
-    /// Retries of a failed request or blob transfer.
+    /// Attempts of each request (and of each blob transfer) in all, before giving up.
     #[arg(long, default_value_t = 5)]
     pub retry_times: u32,
-    /// Wait between retries, e.g. 500ms or 2s; 0 for exponential back-off.
+    /// Wait between attempts, e.g. 500ms or 2s; 0 for exponential back-off.
     #[arg(long, default_value = "0", value_name = "DURATION")]
     pub retry_delay: String,
     /// Longest time one image may take, e.g. 10m or 1h30m.

@@ -5,15 +5,18 @@
 //! DIR/mirror_000001.tar, mirror_000002.tar, ...     plain tar, regular files only
 //!   docker/registry/v2/repositories/...             the cache's repositories tree (links)
 //!   docker/registry/v2/blobs/<alg>/<hh>/<hex>/data  blobs that earlier archives lack
-//!   working-dir/...                                 logs, dry-run, cluster-resources, ...
+//!   working-dir/...                                 what disk to mirror reads (see `bundle`)
 //!   isc_<RFC 3339 time>                             the image set configuration used
 //! ```
 //!
 //! Writing splits at `archiveSize` GiB of file content: a file that does not fit in the current
 //! chunk starts the next one; a file larger than the limit gets a chunk of its own (with a
-//! warning), or fails the run with `--strict-archive`. Reading extracts every chunk of a
-//! directory in order: cache content into the cache (each blob hashed on the way and checked
-//! against the digest its path names), `working-dir/` into the working dir.
+//! warning), or fails the run with `--strict-archive`. Each run numbers its chunks after the
+//! highest already in the directory and never replaces one: a later run's archives sit next to
+//! the earlier ones and hold only the blobs those lack (see `history`). Reading extracts every
+//! chunk of a directory in numeric order, so the later runs' files win: cache content into the
+//! cache (each blob hashed on the way and checked against the digest its path names; a blob
+//! already there is skipped), `working-dir/` into the working dir.
 //!
 //! Both directions are blocking file I/O: callers run them on a blocking thread.
 
@@ -162,8 +165,23 @@ pub fn collect_tree(dir: &Path, prefix: &str, skip: &[&str]) -> Result<Vec<Membe
     Ok(out)
 }
 
-/// Writes `members` into `dir` as `mirror_000001.tar`, ... of at most `max_bytes` of content
-/// each, after removing the archives an earlier run left there.
+/// The number after the highest archive in `dir` (1 when there is none).
+///
+/// # Errors
+/// [`Error::Io`] when `dir` can't be listed.
+pub fn next_chunk_number(dir: &Path) -> Result<usize, Error> {
+    let highest = list_chunks(dir)?
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str()?.strip_prefix("mirror_")?.strip_suffix(".tar")?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    Ok(highest + 1)
+}
+
+/// Writes `members` into `dir` as archives of at most `max_bytes` of content each, numbered
+/// after the highest archive already there (oc-mirror's rule: a second run into the same
+/// directory adds `mirror_000002.tar`, ...). An existing archive is never replaced: each chunk
+/// is written under a temporary name and linked to its final name only if that name is free.
 ///
 /// # Errors
 /// [`Error::Oversized`] (only when `strict`, and before anything is written), [`Error::Io`].
@@ -182,68 +200,97 @@ pub fn write(dir: &Path, members: &[Member], max_bytes: u64, strict: bool) -> Re
         sized.push((m, size));
     }
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    for old in list_chunks(dir)? {
-        std::fs::remove_file(&old).map_err(io_error(&old))?;
-    }
+    let first = next_chunk_number(dir)?;
     let mut out = Written::default();
-    let mut current: Option<(tar::Builder<BufWriter<File>>, PathBuf)> = None;
+    let mut current: Option<Chunk> = None;
     let mut current_size = 0u64;
     for (member, size) in sized {
         if size > max_bytes {
             tracing::warn!(file = %member.name, size, max_bytes, "file larger than archiveSize: it gets an archive of its own");
-            let path = dir.join(chunk_name(out.chunks.len() + 1));
-            let mut alone = tar::Builder::new(BufWriter::new(File::create(&path).map_err(io_error(&path))?));
-            append(&mut alone, member, size)?;
-            finish(alone, &path)?;
-            out.chunks.push(path);
+            let mut alone = Chunk::create(dir, first + out.chunks.len())?;
+            out.chunks.push(alone.target.clone());
+            alone.append(member, size)?;
+            alone.finish()?;
             out.oversized.push((member.name.clone(), size));
             continue;
         }
         if current.is_some()
             && current_size + size > max_bytes
-            && let Some((builder, path)) = current.take()
+            && let Some(chunk) = current.take()
         {
-            finish(builder, &path)?;
+            chunk.finish()?;
         }
         if current.is_none() {
-            let path = dir.join(chunk_name(out.chunks.len() + 1));
-            let builder = tar::Builder::new(BufWriter::new(File::create(&path).map_err(io_error(&path))?));
-            out.chunks.push(path.clone());
-            current = Some((builder, path));
+            let chunk = Chunk::create(dir, first + out.chunks.len())?;
+            out.chunks.push(chunk.target.clone());
+            current = Some(chunk);
             current_size = 0;
         }
-        if let Some((builder, _)) = current.as_mut() {
-            append(builder, member, size)?;
+        if let Some(chunk) = current.as_mut() {
+            chunk.append(member, size)?;
         }
         current_size += size;
     }
-    if let Some((builder, path)) = current.take() {
-        finish(builder, &path)?;
+    if let Some(chunk) = current.take() {
+        chunk.finish()?;
     }
     Ok(out)
 }
 
-fn append(builder: &mut tar::Builder<BufWriter<File>>, member: &Member, size: u64) -> Result<(), Error> {
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_size(size);
-    header.set_mode(0o644);
-    let mtime = std::fs::metadata(&member.source)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
-    header.set_mtime(mtime);
-    let file = File::open(&member.source).map_err(io_error(&member.source))?;
-    // A file that changed size since it was measured would corrupt the archive: take exactly
-    // `size` bytes.
-    builder.append_data(&mut header, &member.name, file.take(size)).map_err(io_error(&member.source))
+/// One archive being written: `.mirror_NNNNNN.tar.partial` until [`Chunk::finish`] links it to
+/// `mirror_NNNNNN.tar`, so that a crash never leaves a truncated archive under a final name.
+struct Chunk {
+    builder: tar::Builder<BufWriter<File>>,
+    partial: PathBuf,
+    target: PathBuf,
 }
 
-fn finish(builder: tar::Builder<BufWriter<File>>, path: &Path) -> Result<(), Error> {
-    let mut inner = builder.into_inner().map_err(io_error(path))?;
-    inner.flush().map_err(io_error(path))?;
-    inner.get_ref().sync_all().map_err(io_error(path))
+impl Chunk {
+    fn create(dir: &Path, n: usize) -> Result<Chunk, Error> {
+        let target = dir.join(chunk_name(n));
+        let partial = dir.join(format!(".{}.partial", chunk_name(n)));
+        let file = File::create(&partial).map_err(io_error(&partial))?;
+        Ok(Chunk { builder: tar::Builder::new(BufWriter::new(file)), partial, target })
+    }
+
+    fn append(&mut self, member: &Member, size: u64) -> Result<(), Error> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(size);
+        header.set_mode(0o644);
+        let mtime = std::fs::metadata(&member.source)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        header.set_mtime(mtime);
+        let file = File::open(&member.source).map_err(io_error(&member.source))?;
+        // A file that changed size since it was measured would corrupt the archive: take exactly
+        // `size` bytes.
+        self.builder.append_data(&mut header, &member.name, file.take(size)).map_err(io_error(&member.source))
+    }
+
+    /// Completes the tar, syncs it and gives it its final name; fails rather than replace a
+    /// file that has that name.
+    fn finish(self) -> Result<(), Error> {
+        let Chunk { builder, partial, target } = self;
+        let mut inner = builder.into_inner().map_err(io_error(&partial))?;
+        inner.flush().map_err(io_error(&partial))?;
+        inner.get_ref().sync_all().map_err(io_error(&partial))?;
+        drop(inner);
+        // A hard link is created only when the name is free, atomically.
+        match std::fs::hard_link(&partial, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(io_error(&target)(e)),
+            // File systems without hard links: the check and the rename are two steps there.
+            Err(_) if !target.exists() => std::fs::rename(&partial, &target).map_err(io_error(&target))?,
+            Err(e) => return Err(io_error(&target)(e)),
+        }
+        match std::fs::remove_file(&partial) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(&partial)(e)),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What reading extracted.
@@ -402,6 +449,69 @@ mod tests {
         );
         let strict = write(out.path(), &members, 100, true);
         assert!(matches!(strict, Err(Error::Oversized { ref name, size: 150, .. }) if name == "big"), "{strict:?}");
+    }
+
+    /// A second mirror to disk into the same directory replaced `mirror_000001.tar` of the first.
+    #[test]
+    fn a_later_write_numbers_after_the_highest_archive_and_replaces_none() {
+        let src = tempfile::tempdir().expect("temp dir");
+        let out = tempfile::tempdir().expect("temp dir");
+        let first = write(out.path(), &[member(src.path(), "a", &[1; 40])], 100, false).expect("first");
+        let first_bytes = std::fs::read(&first.chunks[0]).expect("read");
+        // A crash of another run left a partial chunk: it is no archive and is not counted.
+        std::fs::write(out.path().join(".mirror_000002.tar.partial"), b"cut short").expect("partial");
+        let cases: Vec<(&str, Option<&str>, Vec<&str>)> = vec![
+            ("after the first", None, vec!["mirror_000002.tar"]),
+            ("after the third", None, vec!["mirror_000003.tar"]),
+            ("after a gap", Some("mirror_000007.tar"), vec!["mirror_000008.tar"]),
+        ];
+        for (name, existing, expected) in cases {
+            if let Some(existing) = existing {
+                std::fs::write(out.path().join(existing), b"kept").expect("existing");
+            }
+            let written = write(out.path(), &[member(src.path(), "b", &[2; 40])], 100, false).expect("write");
+            let got: Vec<String> =
+                written.chunks.iter().map(|c| c.file_name().expect("name").to_string_lossy().into_owned()).collect();
+            assert_eq!(got, expected, "case {name}");
+            assert_eq!(names(&written.chunks[0]), vec!["b"], "case {name}");
+        }
+        assert_eq!(std::fs::read(&first.chunks[0]).expect("read"), first_bytes, "the first archive is untouched");
+        assert_eq!(std::fs::read(out.path().join("mirror_000007.tar")).expect("read"), b"kept");
+        assert!(
+            std::fs::read_dir(out.path()).expect("list").filter_map(Result::ok).all(|e| !e
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".partial")
+                || e.file_name() == ".mirror_000002.tar.partial"),
+            "finished chunks leave no partial file"
+        );
+    }
+
+    #[test]
+    fn extraction_reads_the_archives_of_every_run_in_order() {
+        let src = tempfile::tempdir().expect("temp dir");
+        let from = tempfile::tempdir().expect("temp dir");
+        let blob = |bytes: &[u8]| {
+            let d = Digest::of(Algorithm::Sha256, bytes);
+            format!("{CACHE_PREFIX}/{}", cache::blob_relative_path(&d).to_string_lossy())
+        };
+        let link = format!("{CACHE_PREFIX}/repositories/a/_manifests/tags/v1/current/link");
+        let runs: [&[(String, &[u8])]; 2] =
+            [&[(blob(b"one"), b"one"), (link.clone(), b"first")], &[(blob(b"two"), b"two"), (link.clone(), b"second")]];
+        for (run, entries) in runs.iter().enumerate() {
+            let members: Vec<Member> = entries
+                .iter()
+                .map(|(n, b)| member(src.path(), &format!("{run}/{n}"), b))
+                .map(|m| Member { name: m.name.split_once('/').expect("run prefix").1.to_string(), ..m })
+                .collect();
+            write(from.path(), &members, GIB, false).expect("write");
+        }
+        let cache_root = tempfile::tempdir().expect("temp dir");
+        let x = extract(from.path(), cache_root.path()).expect("extract");
+        assert_eq!((x.archives, x.blobs, x.files), (2, 2, 2));
+        assert!(cache_root.path().join(blob(b"one")).is_file(), "the first run's blob");
+        assert!(cache_root.path().join(blob(b"two")).is_file(), "the second run's blob");
+        assert_eq!(std::fs::read(cache_root.path().join(&link)).expect("link"), b"second", "the later run wins");
     }
 
     #[test]

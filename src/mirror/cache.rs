@@ -14,6 +14,8 @@
 //! <cache>/extracted/<alg>-<hex>/                         work space of the image with that digest:
 //!                                                        a catalog's configs and rebuild files, a
 //!                                                        release's release-manifests
+//! <cache>/destinations/<host[:port]>.blobs               blobs known to be on that destination
+//!                                                        registry (see `known_blobs`)
 //! ```
 //!
 //! `delete --force-cache-delete` removes tags and revision links ([`Cache::delete_manifest`]);
@@ -106,6 +108,17 @@ impl Cache {
     #[must_use]
     pub fn work_dir(&self, digest: &Digest) -> PathBuf {
         self.root.join("extracted").join(format!("{}-{}", digest.algorithm().name(), digest.hex()))
+    }
+
+    /// The record of blobs known to be on destination `registry` (`host[:port]`). Characters
+    /// other than letters, digits, `.`, `-` and `:` are replaced, so the name stays one file.
+    #[must_use]
+    pub fn known_blobs_file(&self, registry: &str) -> PathBuf {
+        let name: String = registry
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':') { c } else { '_' })
+            .collect();
+        self.root.join("destinations").join(format!("{name}.blobs"))
     }
 
     /// Stores a small blob (a config) given whole, verified against `digest`, and links it into

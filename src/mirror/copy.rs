@@ -9,7 +9,9 @@
 //! 1. the destination repository has it (HEAD, or the cache's link): nothing to do;
 //! 2. another image of this run already brought it to the destination, or was found complete
 //!    there: a cross-repository mount (or, in the cache, a link);
-//! 3. otherwise one transfer, streamed from source to destination and verified on the way;
+//! 3. an earlier run left it in another repository of the destination registry (the
+//!    [`KnownBlobs`] kept in the cache): a mount from there;
+//! 4. otherwise one transfer, streamed from source to destination and verified on the way;
 //!    every other image needing the blob waits for that transfer instead of starting its own.
 //!
 //! Transfers are retried whole (a stream can't be replayed). Downloads into the cache keep
@@ -26,6 +28,7 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::cache::{self, Cache};
 use super::client::{self, ClientPool, Mount, RetryPolicy};
+use super::known_blobs::KnownBlobs;
 use super::plan::ImagePlan;
 use super::progress::Progress;
 use super::verify::{self, ByteCounter, Verified};
@@ -92,7 +95,7 @@ pub struct EngineOptions {
     pub parallel_images: usize,
     /// Blobs of one image copied at once.
     pub parallel_layers: usize,
-    /// Retries of a failed blob transfer.
+    /// Attempts of a blob transfer (the same policy as every request's).
     pub retry: RetryPolicy,
     /// Longest time one image may take.
     pub image_timeout: Duration,
@@ -133,6 +136,8 @@ pub struct Engine {
     options: EngineOptions,
     /// Where each blob of this run landed first, so that it is transferred once.
     landed: Mutex<HashMap<Digest, Landing>>,
+    /// Where earlier runs left blobs on the destination registry.
+    known: Option<KnownBlobs>,
     stats: Stats,
     progress: Progress,
 }
@@ -148,7 +153,36 @@ impl Engine {
     /// An engine copying from `source` to `sink`.
     #[must_use]
     pub fn new(source: Endpoint, sink: Endpoint, options: EngineOptions, progress: Progress) -> Engine {
-        Engine { source, sink, options, landed: Mutex::new(HashMap::new()), stats: Stats::default(), progress }
+        Engine {
+            source,
+            sink,
+            options,
+            landed: Mutex::new(HashMap::new()),
+            known: None,
+            stats: Stats::default(),
+            progress,
+        }
+    }
+
+    /// Uses and keeps up to date what earlier runs learnt about where blobs are on the
+    /// destination registry; written back at the end of each [`Engine::copy_all`].
+    #[must_use]
+    pub fn with_known_blobs(mut self, known: KnownBlobs) -> Engine {
+        self.known = Some(known);
+        self
+    }
+
+    /// Why registries this engine reads or writes are unreachable, one line each.
+    #[must_use]
+    pub fn unreachable(&self) -> Vec<String> {
+        [&self.source, &self.sink]
+            .into_iter()
+            .filter_map(|e| match e {
+                Endpoint::Registry(pool) => Some(pool.unreachable()),
+                Endpoint::Cache(_) => None,
+            })
+            .flatten()
+            .collect()
     }
 
     /// What was done so far.
@@ -177,6 +211,11 @@ impl Engine {
             .collect()
             .await;
         self.progress.finish();
+        if let Some(known) = &self.known
+            && let Err(e) = known.save().await
+        {
+            tracing::warn!(error = %e, "could not keep where blobs are on the destination for later runs");
+        }
         outcomes
     }
 
@@ -255,6 +294,7 @@ impl Engine {
                         };
                         // Already set means another image brought it first: keep that one.
                         let _ = landing.set(plan.destination.repository().clone());
+                        self.record_blob(plan, &blob.digest);
                     }
                 }
                 Kind::Index if depth < MAX_INDEX_DEPTH => {
@@ -320,6 +360,13 @@ impl Engine {
     }
 
     async fn copy_blob(&self, plan: &ImagePlan, blob: &Descriptor) -> Result<(), Error> {
+        self.place_blob(plan, blob).await?;
+        self.record_blob(plan, &blob.digest);
+        Ok(())
+    }
+
+    /// Makes the blob appear in the image's destination repository, the cheapest way known.
+    async fn place_blob(&self, plan: &ImagePlan, blob: &Descriptor) -> Result<(), Error> {
         let dest_repo = plan.destination.repository();
         if self.sink_has_blob(&plan.destination, &blob.digest).await? {
             self.stats.blobs_present.fetch_add(1, Ordering::Relaxed);
@@ -331,6 +378,15 @@ impl Engine {
         };
         let first = landing
             .get_or_try_init(|| async {
+                let known = self.known.as_ref().and_then(|k| k.repository(plan.destination.registry(), &blob.digest));
+                if let Some(from) = known.filter(|from| from != dest_repo) {
+                    match self.mount_blob(plan, blob, &from).await {
+                        Ok(()) => return Ok(dest_repo.clone()),
+                        // The record is advice: a registry that fails the mount (the repository
+                        // was deleted, access changed) gets the blob uploaded instead.
+                        Err(e) => tracing::debug!(blob = %blob.digest, %from, error = %e, "mount refused; uploading"),
+                    }
+                }
                 self.transfer_with_retries(plan, blob, None).await?;
                 self.stats.blobs_copied.fetch_add(1, Ordering::Relaxed);
                 Ok::<_, Error>(dest_repo.clone())
@@ -340,6 +396,13 @@ impl Engine {
             return Ok(());
         }
         self.mount_blob(plan, blob, first).await
+    }
+
+    /// Keeps, for later runs, that the image's destination repository holds the blob.
+    fn record_blob(&self, plan: &ImagePlan, digest: &Digest) {
+        if let Some(known) = &self.known {
+            known.record(plan.destination.registry(), digest, plan.destination.repository());
+        }
     }
 
     async fn sink_has_blob(&self, image: &ImageRef, digest: &Digest) -> Result<bool, Error> {
@@ -383,19 +446,23 @@ impl Engine {
         Ok(())
     }
 
+    /// Transfers a blob, trying the whole transfer again (its body is a stream, which can't be
+    /// replayed) up to the policy's attempts. Only failures of the streamed part are retried
+    /// here: the requests around it (the source GET, opening the upload) have had their own
+    /// attempts in the client, and a final client error is never retried again.
     async fn transfer_with_retries(
         &self,
         plan: &ImagePlan,
         blob: &Descriptor,
         mut location: Option<String>,
     ) -> Result<(), Error> {
-        let mut attempt = 0;
+        let mut attempt = 1;
         loop {
             match self.transfer(plan, blob, location.take()).await {
                 Ok(()) => return Ok(()),
-                Err(e) if e.is_retryable() && attempt < self.options.retry.times => {
+                Err(e) if e.is_retryable() && attempt < self.options.retry.attempts() => {
                     tracing::warn!(blob = %blob.digest, error = %e, attempt, "blob transfer failed; retrying");
-                    tokio::time::sleep(self.options.retry.wait(attempt, None)).await;
+                    tokio::time::sleep(self.options.retry.wait(attempt - 1, None)).await;
                     attempt += 1;
                 }
                 Err(e) => return Err(e),

@@ -11,6 +11,7 @@
 //! | `copy` | the copy engine: manifests and blobs, source to destination, once per run |
 //! | `verify` | digest verification of blob streams on the fly |
 //! | `cache` | the disk cache in the distribution filesystem layout |
+//! | `known_blobs` | which repository of a destination registry holds a blob, kept across runs |
 //! | `cached_image`, `layers` | images in the cache read as files: one directory out of the layers |
 //! | `rebuild` | an image rebuilt with one more layer (filtered catalogs, the graph data image) |
 //! | `archive`, `bundle`, `history` | `mirror_NNNNNN.tar` files, what goes in them, `.history` |
@@ -24,9 +25,9 @@
 //! | `progress` | the progress display |
 //!
 //! Calls go one way: `workflow`, `delete` → `sources` (planning: `plan`, `operators`,
-//! `platform`) and `copy`/`archive`/`bundle`/`resources` → `client`/`cache`/`verify` →
-//! `reference`/`manifest`. Each module below them has its own `thiserror` enum; `workflow`,
-//! `delete` and `sources` gather them with `anyhow`.
+//! `platform`) and `copy`/`archive`/`bundle`/`resources` → `client`/`cache`/`known_blobs`/
+//! `verify` → `reference`/`manifest`. Each module below them has its own `thiserror` enum;
+//! `workflow`, `delete` and `sources` gather them with `anyhow`.
 //!
 //! Exit status (oc-mirror's bitmask): 0 when everything was mirrored; otherwise 1 for a generic
 //! failure, plus 2 for release images, 4 for operators, 8 for additional images and 16 for
@@ -41,6 +42,7 @@ pub mod copy;
 pub mod delete;
 pub mod history;
 pub mod imageset;
+pub mod known_blobs;
 pub mod layers;
 pub mod operators;
 pub mod options;
@@ -125,7 +127,7 @@ pub fn list_operators(request: &operators::list::Request) -> anyhow::Result<()> 
     let config = client::TransportConfig {
         tls_verify: request.tls_verify,
         cert_dirs: request.cert_dirs.clone(),
-        retry: client::RetryPolicy { times: 2, delay: std::time::Duration::ZERO },
+        retry: client::RetryPolicy { times: 3, delay: std::time::Duration::ZERO },
     };
     let pool = client::ClientPool::new(config, auth, &hosts)?;
     let engine = copy::Engine::new(
@@ -134,7 +136,7 @@ pub fn list_operators(request: &operators::list::Request) -> anyhow::Result<()> 
         copy::EngineOptions {
             parallel_images: 1,
             parallel_layers: 4,
-            retry: client::RetryPolicy { times: 2, delay: std::time::Duration::ZERO },
+            retry: client::RetryPolicy { times: 3, delay: std::time::Duration::ZERO },
             image_timeout: std::time::Duration::from_hours(1),
         },
         progress::Progress::new(),

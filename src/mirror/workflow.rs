@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! DIR/                                  file://DIR (mirror to disk), --from, --workspace
-//!   mirror_000001.tar ...               archives (mirror to disk writes, disk to mirror reads)
+//!   mirror_000001.tar ...               archives (mirror to disk adds, disk to mirror reads)
 //!   working-dir/
 //!     logs/mirroring_errors_<time>.txt  one line per image that failed
 //!     dry-run/mapping.txt               docker://SOURCE=docker://DESTINATION per image
@@ -11,12 +11,14 @@
 //!     cluster-resources/                idms-oc-mirror.yaml, itms-oc-mirror.yaml,
 //!                                       cs-<catalog>-<tag>.yaml, cc-<catalog>-<tag>.yaml,
 //!                                       signature-configmap.{json,yaml}, updateService.yaml
-//!     hold-release/cincinnati-graph-data/<arch>-<channel>.json   update graphs (read offline)
-//!     signatures/<tag>-sha256-<hex>     verified release signatures
+//!     hold-release/cincinnati-graph-data/<arch>-<channel>.json   update graphs (read offline)  *
+//!     signatures/<tag>-sha256-<hex>     verified release signatures (read offline)           *
 //!     .history/                         blobs already archived
 //!     delete/                           delete-images[-ID].yaml, delete-imageset-config[-ID].yaml
 //!                                       (`mirror delete --generate`, see `delete`)
 //! ```
+//!
+//! Archives carry only the files marked `*` from the working dir (see `bundle`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ use super::client::{AuthFile, ClientPool, TransportConfig};
 use super::copy::{Endpoint, Engine, EngineOptions, ImageOutcome};
 use super::history::History;
 use super::imageset::{self, ImageSet, Kind};
+use super::known_blobs::KnownBlobs;
 use super::operators;
 use super::options::Options;
 use super::plan::{Category, ImagePlan, Plan, Target, Workflow};
@@ -127,22 +130,22 @@ fn engine(options: &Options, source: Endpoint, sink: Endpoint) -> Engine {
     )
 }
 
+/// An engine that writes to the target registry, knowing where earlier runs left blobs there.
+async fn engine_to(options: &Options, source: Endpoint, target: &Target, auth: &AuthFile) -> anyhow::Result<Engine> {
+    let known = KnownBlobs::load(&Cache::new(&options.cache), &target.registry).await;
+    let sink = Endpoint::Registry(destination_pool(options, &target.registry, auth)?);
+    Ok(engine(options, source, sink).with_known_blobs(known))
+}
+
 async fn mirror_to_mirror(options: &Options, target: &Target, work: &Work) -> anyhow::Result<u8> {
     let auth = auth_file(options)?;
-    let engine = engine(
-        options,
-        Endpoint::Registry(source_pool(options, &work.plan, &auth)?),
-        Endpoint::Registry(destination_pool(options, &target.registry, &auth)?),
-    );
+    let source = Endpoint::Registry(source_pool(options, &work.plan, &auth)?);
+    let engine = engine_to(options, source, target, &auth).await?;
     let mut outcomes = engine.copy_all(&work.plan.images).await;
     summarize(&engine, &outcomes);
     let last = from_cache(work, &outcomes);
     if !last.is_empty() {
-        let from_cache = self::engine(
-            options,
-            Endpoint::Cache(Cache::new(&options.cache)),
-            Endpoint::Registry(destination_pool(options, &target.registry, &auth)?),
-        );
+        let from_cache = engine_to(options, Endpoint::Cache(Cache::new(&options.cache)), target, &auth).await?;
         let pushed = from_cache.copy_all(&last).await;
         summarize(&from_cache, &pushed);
         outcomes.extend(pushed);
@@ -176,7 +179,6 @@ async fn mirror_to_disk(options: &Options, set: &ImageSet, work: &Work) -> anyho
     summarize(&engine, &outcomes);
     let code = report_failures(&options.working_dir(), &outcomes)?;
 
-    // The catalogs are in the cache already (prepared there): archive them with the images.
     // Release payloads, the graph image and catalogs are in the cache already (prepared there):
     // archive them with the images.
     let mut mirrored = succeeded(&outcomes);
@@ -186,7 +188,11 @@ async fn mirror_to_disk(options: &Options, set: &ImageSet, work: &Work) -> anyho
     let previous = history.read(options.since)?;
     let new: BTreeSet<_> = blobs.difference(&previous).cloned().collect();
     tracing::info!(blobs = blobs.len(), new = new.len(), "archiving the blobs earlier archives lack");
-    let members = bundle::members(&cache, &options.working_dir(), &options.config, &new)?;
+    let kept = match (set.content.platform.as_ref(), &work.releases) {
+        (Some(platform), Some(prepared)) => platform::offline_inputs(platform, prepared),
+        _ => Vec::new(),
+    };
+    let members = bundle::members(&cache, &options.working_dir(), &kept, &options.config, &new)?;
     let (root, strict) = (options.root.clone(), options.strict_archive);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
     // archiveSize is validated positive and finite; sizes far below 2^52 bytes are exact.
@@ -209,11 +215,7 @@ async fn mirror_to_disk(options: &Options, set: &ImageSet, work: &Work) -> anyho
 
 async fn disk_to_mirror(options: &Options, target: &Target, work: &Work) -> anyhow::Result<u8> {
     let auth = auth_file(options)?;
-    let engine = engine(
-        options,
-        Endpoint::Cache(Cache::new(&options.cache)),
-        Endpoint::Registry(destination_pool(options, &target.registry, &auth)?),
-    );
+    let engine = engine_to(options, Endpoint::Cache(Cache::new(&options.cache)), target, &auth).await?;
     let mut outcomes = engine.copy_all(&work.plan.images).await;
     let last = from_cache(work, &outcomes);
     outcomes.extend(engine.copy_all(&last).await);
@@ -332,6 +334,9 @@ fn summarize(engine: &Engine, outcomes: &[ImageOutcome]) {
         stats.blobs_present.load(Relaxed),
         stats.manifests.load(Relaxed),
     );
+    for reason in engine.unreachable() {
+        tracing::error!("{reason}");
+    }
 }
 
 /// Writes `logs/mirroring_errors_<time>.txt` when images failed; returns their exit bits.

@@ -465,13 +465,17 @@ impl Source {
     }
 
     pub fn start_on(port: Option<u16>) -> Option<Source> {
+        Self::start_with(DistributionSetup { port, ..Default::default() })
+    }
+
+    /// The seeded source served as `setup` says (TLS, a port); its `root` is ignored.
+    pub fn start_with(setup: DistributionSetup) -> Option<Source> {
         let seeded = seeded_root()?;
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("regdata");
         let status = Command::new("cp").arg("-al").arg(seeded).arg(&root).status().expect("run cp");
         assert!(status.success(), "cp -al of the seeded source");
-        let registry =
-            Registry::distribution_with(&DistributionSetup { root: Some(root), port, ..Default::default() })?;
+        let registry = Registry::distribution_with(&DistributionSetup { root: Some(root), ..setup })?;
         Some(Source { registry, _dir: dir })
     }
 

@@ -28,20 +28,37 @@ impl Workspace {
         path
     }
 
-    /// Runs `mirror-registry mirror` with the test's auth file and a cache under `cache`.
+    /// Runs `mirror-registry mirror` with the test's auth file and a cache under `cache`, source
+    /// certificates unchecked, and 2 attempts per request 100 ms apart.
     pub fn mirror(&self, cache: &str, args: &[&str]) -> Output {
         self.mirror_env(cache, args, &[])
     }
 
     /// [`Workspace::mirror`] with extra environment variables.
     pub fn mirror_env(&self, cache: &str, args: &[&str], env: &[(String, String)]) -> Output {
+        self.run(cache, &["--src-tls-verify=false", "--retry-times", "2", "--retry-delay", "100ms"], args, env)
+    }
+
+    /// [`Workspace::mirror`] with `--retry-times` and `--retry-delay` other than the tests' 2
+    /// and 100ms.
+    pub fn mirror_retrying(&self, cache: &str, times: &str, delay: &str, args: &[&str]) -> Output {
+        self.run(cache, &["--src-tls-verify=false", "--retry-times", times, "--retry-delay", delay], args, &[])
+    }
+
+    /// [`Workspace::mirror`] checking the source's certificate (the other runs do not).
+    pub fn mirror_verifying_source(&self, cache: &str, args: &[&str]) -> Output {
+        self.run(cache, &["--retry-times", "2", "--retry-delay", "100ms"], args, &[])
+    }
+
+    /// Runs the binary with the test's auth file and cache, then `defaults`, then `args`.
+    fn run(&self, cache: &str, defaults: &[&str], args: &[&str], env: &[(String, String)]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
             .arg("mirror")
             .arg("--authfile")
             .arg(self.path("auth.json"))
             .arg("--cache-dir")
             .arg(self.path(cache))
-            .args(["--src-tls-verify=false", "--retry-delay", "100ms", "--retry-times", "2"])
+            .args(defaults)
             .args(args)
             .env("HOME", self.dir.path())
             .env_remove("REGISTRY_AUTH_FILE")
@@ -105,4 +122,54 @@ pub fn file_url(path: &Path) -> String {
 /// The run's stderr as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The `mirror:` section of an image set of `names` as `additionalImages`.
+pub fn images(names: &[String]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("mirror:\n  additionalImages:\n");
+    for n in names {
+        let _ = writeln!(s, "  - name: {n}");
+    }
+    s
+}
+
+/// The member names of a tar file, in order.
+pub fn tar_members(path: &Path) -> Vec<String> {
+    let mut archive = tar::Archive::new(std::fs::File::open(path).expect("open archive"));
+    archive
+        .entries()
+        .expect("entries")
+        .map(|e| e.expect("entry").path().expect("path").to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The `mirror_*.tar` files in `dir`, in order.
+pub fn archives(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("mirror_") && n.to_ascii_lowercase().ends_with(".tar"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The digests of the blobs a tar file holds, sorted.
+pub fn blob_members(path: &Path) -> Vec<String> {
+    let mut out: Vec<String> = tar_members(path)
+        .into_iter()
+        .filter_map(|m| {
+            let rest = m.strip_prefix("docker/registry/v2/blobs/sha256/")?;
+            let hex = rest.split('/').nth(1)?;
+            Some(format!("sha256:{hex}"))
+        })
+        .collect();
+    out.sort();
+    out
 }

@@ -8,9 +8,18 @@
 //! images into its own fresh destination; the destination's catalog and every manifest are
 //! checked afterwards. Prints seconds, MiB/s and the ratio (target: mirror at least 2x faster).
 //!
+//! With `--to-disk`, mirror to disk instead, of the same set: a full run (empty cache, new
+//! directory); then the first 90 % of the images into another directory (the earlier archives),
+//! and the whole set again into that directory (the incremental run: about 90 % of the blobs
+//! are in the earlier archives); and the whole set into a new directory with the cache warm (a
+//! full archive without downloads). Prints seconds, MiB downloaded and MiB archived of each;
+//! afterwards disk to mirror from the incremental directory must bring every image to a fresh
+//! mirror-registry.
+//!
 //! ```sh
 //! cargo build --release --workspace
 //! target/release/mirror                   # or: --images 10 for a quick run
+//! target/release/mirror --to-disk
 //! ```
 
 #![forbid(unsafe_code)]
@@ -53,6 +62,9 @@ struct Args {
     /// Where the registries keep their data [default: the system temporary directory].
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
+    /// Measure mirror to disk, full and incremental, instead of comparing with skopeo sync.
+    #[arg(long)]
+    to_disk: bool,
 }
 
 async fn seed(host: &str, args: &Args) -> anyhow::Result<(Vec<String>, u64)> {
@@ -158,6 +170,147 @@ async fn verify_pairs(source: &str, dest: &str, pairs: &[(String, String)]) -> a
     Ok(())
 }
 
+/// Writes an image set configuration of `repos` (tag `v1`) on `host`.
+fn write_isc(path: &Path, host: &str, repos: &[String]) -> anyhow::Result<()> {
+    let mut text = String::from(
+        "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n",
+    );
+    for r in repos {
+        let _ = writeln!(text, "  - name: {host}/{r}:v1");
+    }
+    Ok(std::fs::write(path, text)?)
+}
+
+/// `mirror-registry mirror` with the bench's auth file and TLS settings, and `args`.
+fn mirror_command(ours: &Path, work: &Path, args: &[&std::ffi::OsStr]) -> Command {
+    let mut cmd = Command::new(ours);
+    cmd.arg("mirror")
+        .args(args)
+        .args(["--src-tls-verify=false", "--dest-tls-verify=false"])
+        .arg("--authfile")
+        .arg(work.join("auth.json"));
+    cmd
+}
+
+/// What one mirror-to-disk run did.
+struct DiskRun {
+    seconds: f64,
+    /// Blob bytes fetched from the source (the run's summary line).
+    downloaded: u64,
+    /// Bytes of the archives the run added.
+    archived: u64,
+    /// How many archives it added.
+    archives: usize,
+}
+
+fn archive_sizes(dir: &Path) -> anyhow::Result<Vec<(PathBuf, u64)>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_archive = path.extension().is_some_and(|e| e == "tar")
+            && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("mirror_"));
+        if is_archive {
+            let size = std::fs::metadata(&path)?.len();
+            out.push((path, size));
+        }
+    }
+    Ok(out)
+}
+
+/// Mirrors `isc` to disk into `dir` with the cache under `cache`, timed.
+fn mirror_to_disk(ours: &Path, work: &Path, isc: &Path, dir: &Path, cache: &Path) -> anyhow::Result<DiskRun> {
+    let before = archive_sizes(dir)?;
+    let destination = format!("file://{}", dir.display());
+    let mut cmd = mirror_command(ours, work, &["-c".as_ref(), isc.as_os_str(), destination.as_ref()]);
+    cmd.args(["--log-level", "info"]).arg("--cache-dir").arg(cache);
+    let started = Instant::now();
+    let out = cmd.output().context("running mirror to disk")?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "mirror to disk failed: {stderr}");
+    let downloaded = stderr
+        .lines()
+        .rfind(|l| l.contains(" blobs copied ("))
+        .and_then(|l| l.split(" blobs copied (").nth(1)?.split(' ').next()?.parse().ok())
+        .context("the summary line")?;
+    let added: Vec<(PathBuf, u64)> =
+        archive_sizes(dir)?.into_iter().filter(|(p, _)| !before.iter().any(|(b, _)| b == p)).collect();
+    Ok(DiskRun { seconds, downloaded, archived: added.iter().map(|(_, s)| s).sum(), archives: added.len() })
+}
+
+/// The `--to-disk` scenario: full, earlier 90 %, incremental, full with a warm cache; then disk
+/// to mirror of the incremental directory, checked.
+async fn to_disk(ours: &Path, work: &Path, source: &str, repos: &[String], layers: usize) -> anyhow::Result<()> {
+    let earlier = repos.len() - repos.len().div_ceil(10);
+    let (all, first) = (work.join("all.yaml"), work.join("first.yaml"));
+    write_isc(&all, source, repos)?;
+    write_isc(&first, source, &repos[..earlier])?;
+    // Blobs of the set, manifests included: the shared layers, then per image its own layers,
+    // its config and its manifest.
+    let per_image = layers.max(3) - 2 + 2;
+    let blobs = |images: usize| 2 + images * per_image;
+
+    eprint!("full run ... ");
+    let full = mirror_to_disk(ours, work, &all, &work.join("full"), &work.join("cold-cache"))?;
+    eprintln!("{:.2} s", full.seconds);
+    let incremental_dir = work.join("incremental");
+    let cache = work.join("cache");
+    eprint!("earlier run ({earlier} images) ... ");
+    let first_run = mirror_to_disk(ours, work, &first, &incremental_dir, &cache)?;
+    eprintln!("{:.2} s", first_run.seconds);
+    eprint!("incremental run ... ");
+    let incremental = mirror_to_disk(ours, work, &all, &incremental_dir, &cache)?;
+    eprintln!("{:.2} s", incremental.seconds);
+    eprint!("full run, warm cache ... ");
+    let warm = mirror_to_disk(ours, work, &all, &work.join("warm"), &cache)?;
+    eprintln!("{:.2} s", warm.seconds);
+
+    // Every run's archives together bring the whole set across.
+    let dest_dir = work.join("dest-disk");
+    let dest = start_ours(ours, &dest_dir)?;
+    let from = format!("file://{}", incremental_dir.display());
+    let target = format!("docker://{}/disk", dest.host);
+    let mut cmd = mirror_command(
+        ours,
+        work,
+        &["-c".as_ref(), all.as_os_str(), "--from".as_ref(), from.as_ref(), target.as_ref()],
+    );
+    cmd.args(["--log-level", "error"]).arg("--cache-dir").arg(work.join("far-cache"));
+    run_timed(cmd, "disk to mirror")?;
+    verify(source, &dest.host, "disk", repos).await?;
+
+    let mib = |b: u64| b as f64 / MIB as f64;
+    println!("| mirror to disk | images | seconds | MiB downloaded | MiB archived | archives |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (name, images, run) in [
+        ("full (empty cache, new directory)", repos.len(), &full),
+        ("earlier run (first 90 % of the images)", earlier, &first_run),
+        ("incremental (the rest is in earlier archives)", repos.len(), &incremental),
+        ("full with a warm cache (new directory)", repos.len(), &warm),
+    ] {
+        println!(
+            "| {name} | {images} | {:.2} | {:.1} | {:.1} | {} |",
+            run.seconds,
+            mib(run.downloaded),
+            mib(run.archived),
+            run.archives
+        );
+    }
+    let already = blobs(earlier) as f64 / blobs(repos.len()) as f64 * 100.0;
+    println!(
+        "\n{} blobs in the set, {:.0} % of them in earlier archives: the incremental run archived {:.1} % of the bytes of the full run in {:.0} % of its time ({:.0} % of the warm-cache full run's)",
+        blobs(repos.len()),
+        already,
+        incremental.archived as f64 / full.archived as f64 * 100.0,
+        incremental.seconds / full.seconds * 100.0,
+        incremental.seconds / warm.seconds * 100.0,
+    );
+    Ok(())
+}
+
 fn run_timed(mut cmd: Command, what: &str) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let out = cmd.output().with_context(|| format!("running {what}"))?;
@@ -184,20 +337,17 @@ async fn main() -> anyhow::Result<()> {
     eprint!("seeding {} images x {} layers into {} ... ", args.images, args.layers, source.host);
     let (repos, bytes) = seed(&source.host, &args).await?;
     eprintln!("{:.0} MiB", bytes as f64 / MIB as f64);
+    std::fs::write(work.path().join("auth.json"), r#"{"auths":{}}"#)?;
+    if args.to_disk {
+        return to_disk(&ours, work.path(), &source.host, &repos, args.layers).await;
+    }
 
     // Our client, registry to registry.
     let dest_dir = work.path().join("dest-mirror");
     std::fs::create_dir_all(&dest_dir)?;
     let dest = start_ours(&ours, &dest_dir)?;
     let isc = work.path().join("isc.yaml");
-    let mut text = String::from(
-        "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n",
-    );
-    for r in &repos {
-        let _ = writeln!(text, "  - name: {}/{r}:v1", source.host);
-    }
-    std::fs::write(&isc, text)?;
-    std::fs::write(work.path().join("auth.json"), r#"{"auths":{}}"#)?;
+    write_isc(&isc, &source.host, &repos)?;
     let mut cmd = Command::new(&ours);
     cmd.arg("mirror")
         .arg("-c")

@@ -4,14 +4,18 @@
 //! - **Transport.** HTTPS first. With TLS verification off (`--src-tls-verify=false`,
 //!   `--dest-tls-verify=false`) certificates are not checked and, when the registry does not
 //!   speak TLS at all, plain HTTP is used (as containers/image does for insecure registries).
-//!   Extra CA certificates come from `--cert-dir` and from `/etc/containers/certs.d/HOST` and
-//!   `/etc/docker/certs.d/HOST`.
+//!   Extra trusted certificates come from `--cert-dir` and from `/etc/containers/certs.d/HOST`
+//!   and `/etc/docker/certs.d/HOST`: CAs, or a server's own certificate (see `trust`). A
+//!   refused certificate fails at once with [`Error::Handshake`], saying how to trust it.
 //! - **Authentication.** Anonymous first; a 401 brings a `WWW-Authenticate` challenge. `Basic`:
 //!   the credentials from `auth.json` go on every request. `Bearer`: a token is fetched from the
 //!   realm (with the credentials as basic auth, when there are any) for the scopes the request
 //!   needs, cached until it expires, and the request is sent again.
-//! - **Retries.** 429, 5xx, time-outs and broken connections are retried per [`RetryPolicy`].
-//!   Requests whose body is a stream are sent once; the copy engine retries the whole blob.
+//! - **Retries.** 429, 5xx, time-outs and broken connections are retried per [`RetryPolicy`]:
+//!   `--retry-times` attempts per request in all. When they are spent the error is final
+//!   ([`Error::GaveUp`], or [`Error::Unreachable`] when no connection could be made, after which
+//!   the registry's later requests get one attempt each). Requests whose body is a stream are sent
+//!   once; the copy engine retries the whole blob.
 //! - **Memory.** Blob bodies are never buffered: downloads are handed out as responses to
 //!   stream, uploads take a streaming body. Manifests are read whole, up to 4 MiB.
 
@@ -19,6 +23,7 @@ pub mod auth;
 pub mod retry;
 mod session;
 mod transport;
+mod trust;
 
 use std::sync::{Arc, Mutex};
 
@@ -42,15 +47,45 @@ const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request could not be sent or its answer not read.
-    #[error("{method} {url}: {source}")]
+    #[error("{method} {url}: {}", describe(error))]
     Transport {
         /// HTTP method.
         method: Method,
         /// Request URL.
         url: String,
-        /// reqwest's error.
-        #[source]
-        source: reqwest::Error,
+        /// reqwest's error; the message shows the cause at the end of its chain.
+        error: reqwest::Error,
+    },
+    /// The TLS handshake failed, most often because the server's certificate is not trusted.
+    #[error("{url}: TLS handshake failed: {reason}{}", if *untrusted { UNTRUSTED_HINT } else { "" })]
+    Handshake {
+        /// Request URL.
+        url: String,
+        /// What rustls said.
+        reason: String,
+        /// Whether the certificate was refused (the user can trust it).
+        untrusted: bool,
+    },
+    /// A request failed in every attempt the retry policy allows.
+    #[error("{registry}: gave up after {attempts} attempt{}: {last}", if *attempts == 1 { "" } else { "s" })]
+    GaveUp {
+        /// The registry.
+        registry: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        last: Box<Error>,
+    },
+    /// No connection to the registry could be made in all the attempts of a request; for the
+    /// rest of the run its requests give up after one failed attempt.
+    #[error("{registry}: unreachable (no connection in {attempts} attempt{}): {last}", if *attempts == 1 { "" } else { "s" })]
+    Unreachable {
+        /// The registry.
+        registry: String,
+        /// Attempts of the request that found it unreachable.
+        attempts: u32,
+        /// The last error.
+        last: Box<Error>,
     },
     /// The registry answered with an unexpected status.
     #[error("{method} {url}: {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
@@ -101,16 +136,46 @@ pub enum Error {
     Tls(String),
 }
 
+/// What to do about a certificate that is not trusted.
+const UNTRUSTED_HINT: &str = "; to trust it, put the registry's CA certificate (or its own certificate) \
+as a .crt or .pem file in a directory given with --cert-dir DIR, or skip the check with \
+--src-tls-verify=false or --dest-tls-verify=false";
+
 impl Error {
+    /// A request that failed before an answer was read: [`Error::Handshake`] when TLS failed,
+    /// else [`Error::Transport`].
+    fn transport(method: Method, url: &str, error: reqwest::Error) -> Error {
+        match tls_failure(&error) {
+            Some(tls) => Error::Handshake {
+                url: url.to_string(),
+                reason: if tls.to_string().contains("CaUsedAsEndEntity") {
+                    format!(
+                        "{tls} (the server's certificate is marked as a CA, as self-signed ones often are, and is not among the trusted certificates)"
+                    )
+                } else {
+                    tls.to_string()
+                },
+                untrusted: matches!(tls, rustls::Error::InvalidCertificate(_)),
+            },
+            None => Error::Transport { method, url: url.to_string(), error },
+        }
+    }
+
     /// Whether trying the same operation again may succeed.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Transport { source, .. } => retry::is_retryable_error(source),
+            Error::Transport { error, .. } => retry::is_retryable_error(error),
             Error::Status { status, .. } => retry::is_retryable_status(*status),
             Error::DigestMismatch { .. } => true,
             _ => false,
         }
+    }
+
+    /// Whether no connection could be made (refused, unroutable, connect time-out).
+    #[must_use]
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Error::Transport { error, .. } if error.is_connect())
     }
 
     /// Whether the registry said the thing does not exist.
@@ -155,6 +220,9 @@ struct Inner {
     credentials: Option<Credentials>,
     base: tokio::sync::OnceCell<String>,
     auth: Mutex<AuthState>,
+    /// Set when a request could not connect in all its attempts: how many it made, and the
+    /// error it ended with.
+    unreachable: Mutex<Option<(u32, String)>>,
 }
 
 impl RegistryClient {
@@ -173,6 +241,7 @@ impl RegistryClient {
                 credentials: auth.lookup_registry(registry).cloned(),
                 base: tokio::sync::OnceCell::new(),
                 auth: Mutex::new(AuthState::default()),
+                unreachable: Mutex::new(None),
             }),
         }
     }
@@ -181,6 +250,18 @@ impl RegistryClient {
     #[must_use]
     pub fn registry(&self) -> &str {
         &self.inner.registry
+    }
+
+    /// Why the registry is unreachable, when a request of this run found it so (and no later
+    /// request got an answer from it).
+    #[must_use]
+    pub fn unreachable(&self) -> Option<String> {
+        self.inner
+            .unreachable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|(_, e)| e.clone())
     }
 
     fn pull_scope(repo: &RepoName) -> String {
@@ -215,9 +296,7 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<Digest>().ok());
         let mut body = Vec::new();
-        while let Some(chunk) =
-            resp.chunk().await.map_err(|source| Error::Transport { method: Method::GET, url: url.clone(), source })?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|error| Error::transport(Method::GET, &url, error))? {
             if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
                 return Err(Error::ManifestTooLarge { url });
             }
@@ -357,11 +436,7 @@ impl RegistryClient {
         if let Some(h) = self.authorization(&scopes) {
             req = req.header(AUTHORIZATION, h);
         }
-        let resp = req.send().await.map_err(|source| Error::Transport {
-            method: Method::PUT,
-            url: url.to_string(),
-            source,
-        })?;
+        let resp = req.send().await.map_err(|error| Error::transport(Method::PUT, url.as_str(), error))?;
         match resp.status() {
             StatusCode::CREATED => Ok(()),
             status => Err(status_error(Method::PUT, url.as_str(), status, resp).await),
@@ -414,11 +489,7 @@ impl RegistryClient {
     /// [`Error`] when the registry can't be reached.
     pub async fn get_metrics(&self) -> Result<Option<String>, Error> {
         let url = format!("{}/metrics", self.base().await?);
-        let resp = self.inner.http.get(&url).send().await.map_err(|source| Error::Transport {
-            method: Method::GET,
-            url: url.clone(),
-            source,
-        })?;
+        let resp = self.inner.http.get(&url).send().await.map_err(|e| Error::transport(Method::GET, &url, e))?;
         let is_text =
             resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/plain"));
         if resp.status() != StatusCode::OK || !is_text {
@@ -438,6 +509,43 @@ impl RegistryClient {
 async fn status_error(method: Method, url: &str, status: StatusCode, resp: Response) -> Error {
     let body = if method == Method::HEAD { String::new() } else { resp.text().await.unwrap_or_default() };
     Error::Status { method, url: url.to_string(), status, body: truncate(&body) }
+}
+
+/// The rustls error a request failed with, if the TLS handshake failed. It sits in the chain of
+/// sources, inside `io::Error`s (whose `source` skips the error they wrap).
+fn tls_failure(error: &reqwest::Error) -> Option<&rustls::Error> {
+    fn unwrap_io<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let inner: &(dyn std::error::Error + 'static) = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        unwrap_io(inner)
+    }
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        if let Some(tls) = unwrap_io(e) {
+            return Some(tls);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// A request failure in words. reqwest's own message only says "error sending request for url
+/// (...)"; what happened (refused, reset, timed out, a certificate refused) is at the end of its
+/// chain of sources.
+fn describe(error: &reqwest::Error) -> String {
+    let Some(mut root) = std::error::Error::source(error) else { return error.to_string() };
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    if error.is_timeout() {
+        format!("timed out: {root}")
+    } else if error.is_connect() {
+        format!("cannot connect: {root}")
+    } else {
+        root.to_string()
+    }
 }
 
 fn truncate(body: &str) -> String {

@@ -1,5 +1,15 @@
-//! When and how long to wait before trying a request again: `--retry-times` and `--retry-delay`
-//! (0 means exponential back-off), for 429, 5xx, time-outs and broken connections.
+//! The one retry policy of a run: `--retry-times` is the number of attempts each request gets
+//! in all, `--retry-delay` the wait between them (0 means exponential back-off); 429, 5xx,
+//! time-outs and broken connections are worth another attempt.
+//!
+//! Retries never nest. A request that can be sent again (its body is in memory) is retried by
+//! the client's request loop; when its attempts are spent the error says so and is final, so
+//! nothing above retries it again. A blob transfer, whose body is a stream, is retried whole by
+//! the copy engine, and only for a failure of the streamed part. A registry that could not be
+//! connected to in all the attempts of one request is unreachable for the rest of the run:
+//! later requests to it give up after their first failed attempt, so a destination that goes
+//! away mid-run stops the run after one request's worth of attempts (at most
+//! [`RetryPolicy::longest_wait`] of waiting), not after one per image and blob.
 
 use std::time::Duration;
 
@@ -10,17 +20,31 @@ const BACKOFF_MAX: Duration = Duration::from_secs(16);
 /// Longest `Retry-After` honoured; a server asking for more gets this.
 const RETRY_AFTER_MAX: Duration = Duration::from_mins(1);
 
-/// How often to retry and how long to wait.
+/// How often to try and how long to wait in between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Retries after the first attempt.
+    /// Attempts of each request in all (`--retry-times`); 0 counts as 1.
     pub times: u32,
     /// Fixed wait between attempts; zero for exponential back-off.
     pub delay: Duration,
 }
 
 impl RetryPolicy {
-    /// The wait before retry number `attempt` (0-based), or `retry_after` when the server said.
+    /// Attempts of each request in all.
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.times.max(1)
+    }
+
+    /// The most one request waits between its attempts (`Retry-After` aside): the sum of the
+    /// waits before attempts 2 to [`RetryPolicy::attempts`].
+    #[must_use]
+    pub fn longest_wait(&self) -> Duration {
+        (0..self.attempts() - 1).map(|retry| self.wait(retry, None)).sum()
+    }
+
+    /// The wait before retry number `attempt` (0-based: the wait after the first failed
+    /// attempt is `wait(0, ..)`), or `retry_after` when the server said.
     #[must_use]
     pub fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(after) = retry_after {
@@ -76,6 +100,21 @@ mod tests {
         ];
         for (name, policy, attempt, after, expected) in cases {
             assert_eq!(policy.wait(attempt, after), expected, "case {name}");
+        }
+    }
+
+    #[test]
+    fn attempts_and_the_longest_wait() {
+        let cases: Vec<(&str, RetryPolicy, u32, Duration)> = vec![
+            ("zero is one attempt", RetryPolicy { times: 0, delay: Duration::ZERO }, 1, Duration::ZERO),
+            ("one attempt never waits", RetryPolicy { times: 1, delay: Duration::from_secs(1) }, 1, Duration::ZERO),
+            ("fixed", RetryPolicy { times: 3, delay: Duration::from_millis(100) }, 3, Duration::from_millis(200)),
+            // The default: 0.5 + 1 + 2 + 4 seconds.
+            ("exponential", RetryPolicy { times: 5, delay: Duration::ZERO }, 5, Duration::from_millis(7500)),
+        ];
+        for (name, policy, attempts, longest) in cases {
+            assert_eq!(policy.attempts(), attempts, "case {name}");
+            assert_eq!(policy.longest_wait(), longest, "case {name}");
         }
     }
 

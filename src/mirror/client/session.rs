@@ -1,6 +1,8 @@
 //! The request loop of a [`RegistryClient`]: choosing HTTPS or (for insecure registries)
 //! HTTP, answering authentication challenges (basic, or Bearer tokens fetched from the realm and
-//! cached per scope), and retrying what is retryable.
+//! cached per scope), and retrying what is retryable, per the one policy of `retry`: each
+//! request (the scheme probe, a token, an API call) gets `--retry-times` attempts in all, and a
+//! registry found unreachable gets one attempt per request from then on.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -8,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
-use super::{Credentials, Error, RegistryClient, auth, retry, truncate};
+use super::{Credentials, Error, RegistryClient, auth, retry, status_error, truncate};
 
 /// A token is renewed this long before it expires.
 const TOKEN_SLACK: Duration = Duration::from_secs(10);
@@ -27,16 +29,18 @@ impl RegistryClient {
         let base = inner
             .base
             .get_or_try_init(|| async {
-                let mut attempt = 0;
+                let mut attempt = 1;
                 loop {
                     match self.probe_scheme().await {
-                        Ok(base) => return Ok(base),
-                        Err(e) if e.is_retryable() && attempt < inner.retry.times => {
-                            tokio::time::sleep(inner.retry.wait(attempt, None)).await;
-                            attempt += 1;
+                        Ok(base) => {
+                            self.reached();
+                            return Ok(base);
                         }
+                        Err(e) if e.is_retryable() => self.give_up(attempt, e)?,
                         Err(e) => return Err(e),
                     }
+                    tokio::time::sleep(inner.retry.wait(attempt - 1, None)).await;
+                    attempt += 1;
                 }
             })
             .await?;
@@ -54,10 +58,44 @@ impl RegistryClient {
                 let url = format!("{http}/v2/");
                 match inner.http.get(&url).send().await {
                     Ok(_) => Ok(http),
-                    Err(source) => Err(Error::Transport { method: Method::GET, url, source }),
+                    Err(error) => Err(Error::transport(Method::GET, &url, error)),
                 }
             }
-            Err(source) => Err(Error::Transport { method: Method::GET, url, source }),
+            Err(error) => Err(Error::transport(Method::GET, &url, error)),
+        }
+    }
+
+    /// After attempt number `attempt` (from 1) of a request failed with the retryable
+    /// `failure`: `Ok` when another attempt may follow (the caller waits, then tries again),
+    /// else the final error. A registry already found unreachable gets no second attempt, and a
+    /// request that could not connect in all its attempts marks the registry unreachable.
+    pub(super) fn give_up(&self, attempt: u32, failure: Error) -> Result<(), Error> {
+        let inner = &self.inner;
+        let registry = inner.registry.clone();
+        if failure.is_connect() {
+            let marked = inner.unreachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            if let Some((attempts, _)) = marked {
+                return Err(Error::Unreachable { registry, attempts, last: Box::new(failure) });
+            }
+        }
+        if attempt < inner.retry.attempts() {
+            tracing::debug!(registry = %inner.registry, attempt, error = %failure, "retrying");
+            return Ok(());
+        }
+        if failure.is_connect() {
+            let error = Error::Unreachable { registry, attempts: attempt, last: Box::new(failure) };
+            *inner.unreachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((attempt, error.to_string()));
+            return Err(error);
+        }
+        Err(Error::GaveUp { registry, attempts: attempt, last: Box::new(failure) })
+    }
+
+    /// The registry answered: it is reachable again, if it was not.
+    pub(super) fn reached(&self) {
+        let mut mark = self.inner.unreachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if mark.take().is_some() {
+            tracing::info!(registry = %self.inner.registry, "reachable again");
         }
     }
 
@@ -135,27 +173,26 @@ impl RegistryClient {
                 q.append_pair("scope", s);
             }
         }
-        let mut attempt = 0;
+        let mut attempt = 1;
         loop {
             let mut req = inner.http.get(url.clone());
             if let Some(c) = &inner.credentials {
                 req = req.header(AUTHORIZATION, c.basic_header());
             }
-            let result = req.send().await;
-            match result {
+            let after = match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    let body: auth::TokenResponse = resp.json().await.map_err(|source| Error::Transport {
-                        method: Method::GET,
-                        url: url.to_string(),
-                        source,
-                    })?;
+                    let body: auth::TokenResponse =
+                        resp.json().await.map_err(|error| Error::transport(Method::GET, url.as_str(), error))?;
                     return body.into_token().ok_or_else(|| Error::Unauthorized {
                         registry: inner.registry.clone(),
                         reason: "token endpoint answered without a token".into(),
                     });
                 }
-                Ok(resp) if retry::is_retryable_status(resp.status()) && attempt < inner.retry.times => {
-                    tokio::time::sleep(inner.retry.wait(attempt, retry::retry_after(resp.headers()))).await;
+                Ok(resp) if retry::is_retryable_status(resp.status()) => {
+                    let after = retry::retry_after(resp.headers());
+                    let status = resp.status();
+                    self.give_up(attempt, status_error(Method::GET, url.as_str(), status, resp).await)?;
+                    after
                 }
                 Ok(resp) => {
                     return Err(Error::Unauthorized {
@@ -163,11 +200,16 @@ impl RegistryClient {
                         reason: format!("token endpoint answered {}", resp.status()),
                     });
                 }
-                Err(e) if retry::is_retryable_error(&e) && attempt < inner.retry.times => {
-                    tokio::time::sleep(inner.retry.wait(attempt, None)).await;
+                Err(error) => {
+                    let failure = Error::transport(Method::GET, url.as_str(), error);
+                    if !failure.is_retryable() {
+                        return Err(failure);
+                    }
+                    self.give_up(attempt, failure)?;
+                    None
                 }
-                Err(source) => return Err(Error::Transport { method: Method::GET, url: url.to_string(), source }),
-            }
+            };
+            tokio::time::sleep(inner.retry.wait(attempt - 1, after)).await;
             attempt += 1;
         }
     }
@@ -190,7 +232,9 @@ impl RegistryClient {
     }
 
     /// Sends a request built by `build` (called once per attempt), authenticating on 401 and
-    /// retrying what is retryable. Returns any final answer; callers check the status.
+    /// retrying what is retryable. Returns any other answer (callers check the status); a
+    /// retryable failure in the last attempt is the final [`Error::GaveUp`] or
+    /// [`Error::Unreachable`].
     pub(super) async fn send<F>(
         &self,
         method: &Method,
@@ -202,7 +246,7 @@ impl RegistryClient {
         F: Fn(RequestBuilder) -> RequestBuilder,
     {
         let inner = &self.inner;
-        let mut attempt = 0;
+        let mut attempt = 1;
         let mut authenticated = false;
         loop {
             let mut req = build(inner.http.request(method.clone(), url));
@@ -210,28 +254,40 @@ impl RegistryClient {
             if let Some(h) = &sent {
                 req = req.header(AUTHORIZATION, h);
             }
-            match req.send().await {
+            let after = match req.send().await {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !authenticated => {
+                    self.reached();
                     self.authenticate(resp.headers(), scopes, sent.as_deref()).await?;
                     authenticated = true;
+                    // Answering the challenge is part of this attempt, not another one.
+                    continue;
                 }
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED => {
                     let body = resp.text().await.unwrap_or_default();
                     return Err(Error::Unauthorized { registry: inner.registry.clone(), reason: truncate(&body) });
                 }
-                Ok(resp) if retry::is_retryable_status(resp.status()) && attempt < inner.retry.times => {
-                    tracing::debug!(%url, status = %resp.status(), attempt, "retrying");
-                    tokio::time::sleep(inner.retry.wait(attempt, retry::retry_after(resp.headers()))).await;
-                    attempt += 1;
+                Ok(resp) if retry::is_retryable_status(resp.status()) => {
+                    self.reached();
+                    let after = retry::retry_after(resp.headers());
+                    let status = resp.status();
+                    self.give_up(attempt, status_error(method.clone(), url, status, resp).await)?;
+                    after
                 }
-                Ok(resp) => return Ok(resp),
-                Err(e) if retry::is_retryable_error(&e) && attempt < inner.retry.times => {
-                    tracing::debug!(%url, error = %e, attempt, "retrying");
-                    tokio::time::sleep(inner.retry.wait(attempt, None)).await;
-                    attempt += 1;
+                Ok(resp) => {
+                    self.reached();
+                    return Ok(resp);
                 }
-                Err(source) => return Err(Error::Transport { method: method.clone(), url: url.to_string(), source }),
-            }
+                Err(error) => {
+                    let failure = Error::transport(method.clone(), url, error);
+                    if !failure.is_retryable() {
+                        return Err(failure);
+                    }
+                    self.give_up(attempt, failure)?;
+                    None
+                }
+            };
+            tokio::time::sleep(inner.retry.wait(attempt - 1, after)).await;
+            attempt += 1;
         }
     }
 }

@@ -1,12 +1,16 @@
 //! The transport of one side (source or destination): the reqwest client with its TLS settings
-//! (certificate checks, extra CA directories, `certs.d`), and the pool of per-registry clients
-//! that share it.
+//! (certificate checks per `trust`, extra certificate directories, `certs.d`), and the pool of
+//! per-registry clients that share it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+
+use super::trust::TrustedCertificates;
 use super::{AuthFile, Error, RegistryClient, RetryPolicy};
 
 /// Transport settings shared by every registry of one side (source or destination).
@@ -14,7 +18,8 @@ use super::{AuthFile, Error, RegistryClient, RetryPolicy};
 pub struct TransportConfig {
     /// Check certificates (and never fall back to plain HTTP).
     pub tls_verify: bool,
-    /// Extra CA certificates: `*.crt` and `*.pem` files in these directories.
+    /// Extra trusted certificates (CAs, or a server's own): `*.crt` and `*.pem` files in these
+    /// directories.
     pub cert_dirs: Vec<PathBuf>,
     /// Retries of each request.
     pub retry: RetryPolicy,
@@ -37,14 +42,31 @@ pub fn http_client(config: &TransportConfig, hosts: &[String]) -> Result<reqwest
             dirs.push(Path::new("/etc/containers/certs.d").join(host));
             dirs.push(Path::new("/etc/docker/certs.d").join(host));
         }
-        builder = builder.tls_certs_merge(load_certificates(&dirs)?);
+        builder = builder.tls_backend_preconfigured(tls_config(load_certificates(&dirs)?)?);
     } else {
         builder = builder.danger_accept_invalid_certs(true);
     }
     builder.build().map_err(|e| Error::Tls(e.to_string()))
 }
 
-fn load_certificates(dirs: &[PathBuf]) -> Result<Vec<reqwest::Certificate>, Error> {
+/// The rustls configuration reqwest would make (its crypto provider, TLS 1.2 and 1.3, SNI, ALPN
+/// `h2` then `http/1.1`), with [`TrustedCertificates`] as the verifier.
+fn tls_config(trusted: Vec<CertificateDer<'static>>) -> Result<rustls::ClientConfig, Error> {
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let verifier = TrustedCertificates::new(trusted, provider.clone()).map_err(|e| Error::Tls(e.to_string()))?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn load_certificates(dirs: &[PathBuf]) -> Result<Vec<CertificateDer<'static>>, Error> {
     let mut out = Vec::new();
     for dir in dirs {
         let Ok(entries) = std::fs::read_dir(dir) else { continue };
@@ -56,7 +78,8 @@ fn load_certificates(dirs: &[PathBuf]) -> Result<Vec<reqwest::Certificate>, Erro
         files.sort();
         for file in files {
             let pem = std::fs::read(&file).map_err(|e| Error::Tls(format!("{}: {e}", file.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<_, _>>()
                 .map_err(|e| Error::Tls(format!("{}: {e}", file.display())))?;
             out.extend(certs);
         }
@@ -80,6 +103,16 @@ impl ClientPool {
     pub fn new(config: TransportConfig, auth: AuthFile, hosts: &[String]) -> Result<ClientPool, Error> {
         let http = http_client(&config, hosts)?;
         Ok(ClientPool { http, config, auth, clients: Mutex::new(HashMap::new()) })
+    }
+
+    /// Why registries of this side are unreachable, one line each (see
+    /// [`RegistryClient::unreachable`]).
+    #[must_use]
+    pub fn unreachable(&self) -> Vec<String> {
+        let clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: Vec<String> = clients.values().filter_map(RegistryClient::unreachable).collect();
+        out.sort();
+        out
     }
 
     /// The client for `registry`, made on first use.

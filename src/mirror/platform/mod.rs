@@ -195,13 +195,8 @@ fn keyring() -> Result<Keyring, Error> {
 /// `release:`.
 async fn resolve(platform: &Platform, context: &Context<'_>) -> Result<Vec<Wanted>, Error> {
     let mut wanted = Vec::new();
-    let architectures: Vec<&str> = if platform.architectures.is_empty() {
-        vec!["amd64"]
-    } else {
-        platform.architectures.iter().map(String::as_str).collect()
-    };
     if !platform.channels.is_empty() {
-        for arch in architectures {
+        for arch in architectures(platform) {
             let arch_tag = graph::arch_tag(arch)
                 .ok_or_else(|| Error::Config(format!("platform.architectures: unknown architecture {arch:?}")))?;
             let mut graphs = Vec::new();
@@ -254,6 +249,41 @@ async fn resolve(platform: &Platform, context: &Context<'_>) -> Result<Vec<Wante
     Ok(wanted)
 }
 
+/// The configured architectures; `amd64` when none is.
+fn architectures(platform: &Platform) -> Vec<&str> {
+    if platform.architectures.is_empty() {
+        vec!["amd64"]
+    } else {
+        platform.architectures.iter().map(String::as_str).collect()
+    }
+}
+
+/// The working-dir files disk to mirror reads to make the same selection without a network,
+/// relative to the working dir: the update graph of each channel and architecture, and the
+/// signature of each release that has one. Mirror to disk archives these and no other
+/// working-dir file.
+#[must_use]
+pub fn offline_inputs(platform: &Platform, prepared: &Prepared) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if !platform.channels.is_empty() {
+        for arch in architectures(platform) {
+            out.extend(platform.channels.iter().map(|c| graph_file(arch, c)));
+        }
+    }
+    out.extend(prepared.releases.iter().filter(|r| r.signature.is_some()).map(|r| signature_file(&r.tag, &r.digest)));
+    out
+}
+
+/// A channel's update graph, relative to the working dir.
+fn graph_file(arch: &str, channel: &ReleaseChannel) -> PathBuf {
+    Path::new(GRAPH_DIR).join(format!("{arch}-{}.json", channel.name))
+}
+
+/// A release's signature, relative to the working dir.
+fn signature_file(tag: &Tag, digest: &Digest) -> PathBuf {
+    Path::new(SIGNATURE_DIR).join(format!("{tag}-{}", signature_suffix(digest)))
+}
+
 fn channel_names(channels: &[ReleaseChannel]) -> String {
     channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
 }
@@ -275,7 +305,7 @@ fn bounds(channel: &ReleaseChannel) -> Result<(Option<Version>, Option<Version>)
 /// back from there (offline).
 async fn channel_graph(channel: &ReleaseChannel, arch: &str, context: &Context<'_>) -> Result<graph::Graph, Error> {
     let bad = |message: String| Error::Channel { channel: channel.name.clone(), arch: arch.to_string(), message };
-    let file = context.working_dir.join(GRAPH_DIR).join(format!("{arch}-{}.json", channel.name));
+    let file = context.working_dir.join(graph_file(arch, channel));
     let bytes = match &context.fetch {
         Fetch::Online { upstream, .. } => {
             let okd = channel.platform_type.as_deref() == Some("okd");
@@ -476,7 +506,7 @@ fn saved_signature(working_dir: &Path, digest: &Digest) -> Option<Vec<u8>> {
 }
 
 fn save_signature(working_dir: &Path, tag: &Tag, digest: &Digest, bytes: &[u8]) -> Result<(), String> {
-    let path = working_dir.join(SIGNATURE_DIR).join(format!("{tag}-{}", signature_suffix(digest)));
+    let path = working_dir.join(signature_file(tag, digest));
     if std::fs::read(&path).is_ok_and(|kept| kept == bytes) {
         return Ok(());
     }

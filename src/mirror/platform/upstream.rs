@@ -209,7 +209,7 @@ impl Upstream {
                 Err(e) => return Err(Error::Http { url: url.to_string(), message: e.to_string() }),
             };
             attempt += 1;
-            if attempt >= self.retry.times.max(1) {
+            if attempt >= self.retry.attempts() {
                 return Err(Error::Http {
                     url: url.to_string(),
                     message: format!("{message} (after {attempt} attempts)"),
