@@ -159,10 +159,7 @@ fn a_later_run_mounts_what_an_earlier_run_pushed_into_another_repository() {
 fn a_destination_that_is_gone_fails_the_run_within_one_requests_attempts() {
     let Some(source) = Source::start() else { return };
     let s = source.host();
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr").port()
-    };
+    let closed = common::free_port();
     let gone = format!("127.0.0.1:{closed}");
     let ws = Workspace::new();
     let set = ["apps/web:v1", "apps/api:v1", "multi/arch:v1", "deep/a/b/c/app:v1"].map(|i| format!("{s}/{i}"));

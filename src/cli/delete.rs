@@ -74,8 +74,8 @@ pub struct DeleteArgs {
     /// Wait between retries, e.g. 500ms or 2s; 0 for exponential back-off.
     #[arg(long, default_value = "0", value_name = "DURATION")]
     pub retry_delay: String,
-    /// Log level: error, warn, info, debug or trace.
-    #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
+    /// Log level: error, warn, info, debug or trace (also spelt --loglevel).
+    #[arg(long, alias = "loglevel", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
     /// Accepted for compatibility with `oc-mirror --v2`; this is always the v2 behaviour.
     #[arg(long, hide = true)]

@@ -14,7 +14,7 @@
 //! pushed as usual.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -92,7 +92,11 @@ impl KnownBlobs {
         merged.extend(self.lock().iter().map(|(d, r)| (d.clone(), r.clone())));
         let mut lines: Vec<String> = merged.iter().map(|(d, r)| format!("{d} {r}\n")).collect();
         lines.sort();
-        write_atomically(&self.path, lines.concat().as_bytes()).await
+        let (path, bytes) = (self.path.clone(), lines.concat().into_bytes());
+        tokio::task::spawn_blocking(move || super::files::write_atomically(&path, &bytes))
+            .await
+            .map_err(|e| Error { path: self.path.clone(), source: std::io::Error::other(e) })?
+            .map_err(|(path, source)| Error { path, source })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, RepoName>> {
@@ -107,18 +111,6 @@ fn parse(text: &str) -> HashMap<Digest, RepoName> {
             Some((digest.parse().ok()?, repo.trim().parse().ok()?))
         })
         .collect()
-}
-
-async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error { path, source }
-    };
-    let dir = path.parent().expect("the file is under the cache root");
-    tokio::fs::create_dir_all(dir).await.map_err(error(dir))?;
-    let tmp = dir.join(format!(".blobs.{}", uuid::Uuid::new_v4()));
-    tokio::fs::write(&tmp, bytes).await.map_err(error(&tmp))?;
-    tokio::fs::rename(&tmp, path).await.map_err(error(path))
 }
 
 #[cfg(test)]

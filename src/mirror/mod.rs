@@ -12,6 +12,7 @@
 //! | `verify` | digest verification of blob streams on the fly |
 //! | `cache` | the disk cache in the distribution filesystem layout |
 //! | `known_blobs` | which repository of a destination registry holds a blob, kept across runs |
+//! | `files` | small files kept between runs, replaced whole (write and rename) |
 //! | `cached_image`, `layers` | images in the cache read as files: one directory out of the layers |
 //! | `rebuild` | an image rebuilt with one more layer (filtered catalogs, the graph data image) |
 //! | `archive`, `bundle`, `history` | `mirror_NNNNNN.tar` files, what goes in them, `.history` |
@@ -40,6 +41,7 @@ pub mod cached_image;
 pub mod client;
 pub mod copy;
 pub mod delete;
+pub mod files;
 pub mod history;
 pub mod imageset;
 pub mod known_blobs;

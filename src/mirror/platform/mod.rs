@@ -310,7 +310,7 @@ async fn channel_graph(channel: &ReleaseChannel, arch: &str, context: &Context<'
         Fetch::Online { upstream, .. } => {
             let okd = channel.platform_type.as_deref() == Some("okd");
             let bytes = upstream.graph(&channel.name, arch, okd).await.map_err(|e| bad(e.to_string()))?;
-            write_file(&file, &bytes).map_err(bad)?;
+            write_kept(&file, &bytes).map_err(bad)?;
             bytes
         }
         Fetch::Offline => std::fs::read(&file).map_err(|e| {
@@ -321,15 +321,6 @@ async fn channel_graph(channel: &ReleaseChannel, arch: &str, context: &Context<'
         })?,
     };
     graph::parse(&bytes).map_err(|e| bad(e.to_string()))
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    }
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, bytes).map_err(|e| format!("{}: {e}", partial.display()))?;
-    std::fs::rename(&partial, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn release_repo() -> RepoName {
@@ -510,7 +501,7 @@ fn save_signature(working_dir: &Path, tag: &Tag, digest: &Digest, bytes: &[u8]) 
     if std::fs::read(&path).is_ok_and(|kept| kept == bytes) {
         return Ok(());
     }
-    write_file(&path, bytes)
+    write_kept(&path, bytes)
 }
 
 /// The graph data image: built in the cache from the graph data tarball and the base image
@@ -618,4 +609,9 @@ pub fn plan_releases(
         });
     }
     Ok(last)
+}
+
+/// Writes a file kept in the working dir (a graph, a signature), whole or not at all.
+fn write_kept(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    super::files::write_atomically(path, bytes).map_err(|(path, e)| format!("{}: {e}", path.display()))
 }
