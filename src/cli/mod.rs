@@ -156,11 +156,53 @@ pub fn parse_args<T: Parser>() -> T {
     parse_args_from(std::env::args_os())
 }
 
+/// oc-mirror v2 users also start a delete with the `--delete` flag (`oc-mirror --delete -c
+/// delete-isc.yaml --generate ...`): the same as the `delete` subcommand, which it is turned
+/// into here, before clap sees it, so that both spellings take the same path.
+fn delete_flag_as_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let Some(flag) = args.iter().position(|a| a == "--delete") else { return args };
+    let invoked_as_oc_mirror =
+        args.first().and_then(|p| std::path::Path::new(p).file_name()).is_some_and(|n| n == "oc-mirror");
+    let mirror = if invoked_as_oc_mirror { Some(0) } else { args[..flag].iter().position(|a| a == "mirror") };
+    let Some(mirror) = mirror else { return args };
+    args.remove(flag);
+    if args.get(mirror + 1).is_none_or(|a| a != "delete") {
+        args.insert(mirror + 1, "delete".into());
+    }
+    args
+}
+
 /// [`parse_args`] over given arguments (the first is the program name).
 #[must_use]
 pub fn parse_args_from<T: Parser, I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> T {
-    T::try_parse_from(args).unwrap_or_else(|e| {
+    T::try_parse_from(delete_flag_as_subcommand(args.into_iter().collect())).unwrap_or_else(|e| {
         let _ = e.print();
         std::process::exit(i32::from(e.use_stderr()));
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delete_flag_is_the_delete_subcommand() {
+        let args = |line: &str| line.split(' ').map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let cases = [
+            (
+                "mirror-registry mirror --delete -c d.yaml --generate",
+                "mirror-registry mirror delete -c d.yaml --generate",
+            ),
+            (
+                "/usr/bin/oc-mirror --delete --delete-yaml-file f docker://r",
+                "/usr/bin/oc-mirror delete --delete-yaml-file f docker://r",
+            ),
+            ("oc-mirror delete --delete --generate", "oc-mirror delete --generate"),
+            ("mirror-registry mirror -c i.yaml file://d", "mirror-registry mirror -c i.yaml file://d"),
+            ("mirror-registry user --delete", "mirror-registry user --delete"),
+        ];
+        for (given, wanted) in cases {
+            assert_eq!(delete_flag_as_subcommand(args(given)), args(wanted), "{given}");
+        }
+    }
 }

@@ -79,6 +79,8 @@ pub enum Category {
     /// The update graph data image (`platform.graph`): reached through the UpdateService, so
     /// in no IDMS or ITMS either.
     Graph,
+    /// An image named by a chart of `mirror.helm`.
+    Helm,
 }
 
 impl Category {
@@ -86,7 +88,7 @@ impl Category {
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
-            Category::Generic => "generic",
+            Category::Generic | Category::Helm => "generic",
             Category::Operator | Category::Catalog => "operator",
             Category::Release | Category::Graph => "release",
         }
@@ -106,6 +108,7 @@ impl Category {
             Category::Generic => 8,
             Category::Operator | Category::Catalog => 4,
             Category::Release | Category::Graph => 2,
+            Category::Helm => 16,
         }
     }
 }

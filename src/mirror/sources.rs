@@ -1,5 +1,5 @@
-//! Every source of an image set planned into one [`Work`]: additional images, the releases of
-//! `platform:`, the operator catalogs. The one planning path of the three workflows, their dry
+//! Every source of an image set planned into one [`Work`]: additional images, the charts of
+//! `helm:`, the releases of `platform:`, the operator catalogs. The one planning path of the three workflows, their dry
 //! runs and `delete --generate`, so that a delete lists exactly what a mirror run copied.
 //!
 //! How the catalogs and releases are found depends on the workflow and the purpose:
@@ -20,6 +20,7 @@ use super::Failed;
 use super::cache::Cache;
 use super::client::{AuthFile, ClientPool, TransportConfig};
 use super::copy::{Endpoint, Engine, EngineOptions};
+use super::helm;
 use super::imageset::{self, CatalogRef, ImageSet};
 use super::operators::{self, Fetch, Prepared};
 use super::plan::{self, ImagePlan, Mapping, Plan, PlanInput, Workflow};
@@ -27,12 +28,12 @@ use super::platform::{self, upstream::Upstream};
 use super::progress::Progress;
 use crate::reference::image::ImageRef;
 
-/// Exit bit of a generic failure.
-pub(super) const EXIT_GENERIC: u8 = 1;
 /// Exit bit of release failures.
 pub(super) const EXIT_RELEASE: u8 = 2;
 /// Exit bit of operator failures.
 pub(super) const EXIT_OPERATOR: u8 = 4;
+/// Exit bit of helm failures.
+pub(super) const EXIT_HELM: u8 = 16;
 
 /// Why the images are planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,9 @@ pub struct Work {
     pub catalogs: Vec<Prepared>,
     /// The catalogs' plan entries, in the order of `catalogs`.
     pub catalog_plans: Vec<ImagePlan>,
+    /// Working-dir files (relative) that disk to mirror reads besides the cache: helm's
+    /// indexes and charts.
+    pub kept: Vec<PathBuf>,
     /// Exit bits of what failed while planning.
     pub code: u8,
 }
@@ -114,8 +118,12 @@ pub async fn plan(options: &PlanOptions, set: &ImageSet) -> anyhow::Result<Work>
         release_plans: Vec::new(),
         catalogs: Vec::new(),
         catalog_plans: Vec::new(),
+        kept: Vec::new(),
         code: 0,
     };
+    if let Some(helm) = &set.content.helm {
+        plan_helm(options, helm, &mapping, set, &mut work).await?;
+    }
     let platform = set.content.platform.as_ref().filter(|p| !p.channels.is_empty() || p.release.is_some() || p.graph);
     if platform.is_none() && set.content.operators.is_empty() {
         return Ok(work);
@@ -163,6 +171,44 @@ pub async fn plan(options: &PlanOptions, set: &ImageSet) -> anyhow::Result<Work>
         work.catalogs.push(prepared);
     }
     Ok(work)
+}
+
+/// Reads the charts of `mirror.helm` (from their repositories when online) and plans their
+/// images. A chart that fails is logged, written to the error log and recorded in
+/// [`Work::code`]; the others go on.
+async fn plan_helm(
+    options: &PlanOptions,
+    helm: &imageset::Helm,
+    mapping: &Mapping<'_>,
+    set: &ImageSet,
+    work: &mut Work,
+) -> anyhow::Result<()> {
+    let online = matches!(
+        (&options.workflow, options.purpose),
+        (Workflow::MirrorToMirror(_) | Workflow::MirrorToDisk, Purpose::Mirror)
+    );
+    let repositories = if online {
+        Some(helm::repository::Repositories::new(
+            super::client::http_client(&options.source, &[])?,
+            options.source.retry,
+        ))
+    } else {
+        None
+    };
+    let fetch = repositories.as_ref().map_or(helm::Fetch::Offline, helm::Fetch::Online);
+    let prepared = helm::prepare(helm, &fetch, &options.working_dir).await;
+    let mut failures = prepared.failures.clone();
+    failures.extend(helm::plan_images(&prepared, mapping, &set.blocked, &mut work.plan));
+    if !failures.is_empty() {
+        let lines: Vec<String> = failures.iter().map(|f| format!("error mirroring {f}")).collect();
+        for line in &lines {
+            tracing::error!("{line}");
+        }
+        write_error_log(&options.working_dir, &lines)?;
+        work.code |= EXIT_HELM;
+    }
+    work.kept.extend(prepared.kept);
+    Ok(())
 }
 
 /// The registries that catalogs and `platform.release` are fetched from.

@@ -13,6 +13,7 @@
 //!                                       signature-configmap.{json,yaml}, updateService.yaml
 //!     hold-release/cincinnati-graph-data/<arch>-<channel>.json   update graphs (read offline)  *
 //!     signatures/<tag>-sha256-<hex>     verified release signatures (read offline)           *
+//!     helm/indexes/, helm/charts/, helm/local/   chart repository indexes and charts (see `helm`) *
 //!     .history/                         blobs already archived
 //!     delete/                           delete-images[-ID].yaml, delete-imageset-config[-ID].yaml
 //!                                       (`mirror delete --generate`, see `delete`)
@@ -37,7 +38,7 @@ use super::plan::{Category, ImagePlan, Plan, Target, Workflow};
 use super::platform;
 use super::progress::Progress;
 use super::resources::CatalogResource;
-use super::sources::{self, EXIT_GENERIC, Work, write_error_log};
+use super::sources::{self, Work, write_error_log};
 use super::{Failed, archive, bundle, resources};
 use crate::reference::Digest;
 use crate::reference::image::ImageRef;
@@ -61,17 +62,13 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut code = 0u8;
-    for section in set.unsupported_sections() {
-        tracing::error!("mirror.{section}: not supported by this version yet; its images are not mirrored");
-        code |= match section {
-            "helm" => 16,
-            _ => EXIT_GENERIC,
-        };
-    }
     if let Workflow::DiskToMirror(_) = &options.workflow
-        && (!options.dry_run || !set.content.operators.is_empty() || set.content.platform.is_some())
+        && (!options.dry_run
+            || !set.content.operators.is_empty()
+            || set.content.platform.is_some()
+            || set.content.helm.is_some())
     {
-        // Catalogs and releases are read from the cache, so the archives are unpacked first.
+        // Catalogs, releases and charts are read from the archives, so they are unpacked first.
         let (from, cache_root) = (options.root.clone(), options.cache.clone());
         let extracted = tokio::task::spawn_blocking(move || archive::extract(&from, &cache_root)).await??;
         tracing::info!(archives = extracted.archives, blobs = extracted.blobs, "archives extracted and verified");
@@ -188,10 +185,11 @@ async fn mirror_to_disk(options: &Options, set: &ImageSet, work: &Work) -> anyho
     let previous = history.read(options.since)?;
     let new: BTreeSet<_> = blobs.difference(&previous).cloned().collect();
     tracing::info!(blobs = blobs.len(), new = new.len(), "archiving the blobs earlier archives lack");
-    let kept = match (set.content.platform.as_ref(), &work.releases) {
+    let mut kept = match (set.content.platform.as_ref(), &work.releases) {
         (Some(platform), Some(prepared)) => platform::offline_inputs(platform, prepared),
         _ => Vec::new(),
     };
+    kept.extend(work.kept.iter().cloned());
     let members = bundle::members(&cache, &options.working_dir(), &kept, &options.config, &new)?;
     let (root, strict) = (options.root.clone(), options.strict_archive);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]

@@ -82,6 +82,37 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// GET of a plain HTTP resource (not a registry API: update graphs, signatures, chart
+/// repositories) under `policy`: `Ok(None)` on 404, the response on success.
+///
+/// # Errors
+/// One line naming what failed (the status, or the transport error) and, when attempts ran
+/// out, how many there were; the caller adds the URL.
+pub async fn get(
+    http: &reqwest::Client,
+    url: &str,
+    accept: &str,
+    policy: RetryPolicy,
+) -> Result<Option<reqwest::Response>, String> {
+    let mut attempt = 0;
+    loop {
+        let result = http.get(url).header(reqwest::header::ACCEPT, accept).send().await;
+        let (wait, message) = match result {
+            Ok(r) if r.status().is_success() => return Ok(Some(r)),
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => return Ok(None),
+            Ok(r) if is_retryable_status(r.status()) => (retry_after(r.headers()), format!("HTTP {}", r.status())),
+            Ok(r) => return Err(format!("HTTP {}", r.status())),
+            Err(e) if is_retryable_error(&e) => (None, crate::mirror::operators::error_chain(&e)),
+            Err(e) => return Err(crate::mirror::operators::error_chain(&e)),
+        };
+        attempt += 1;
+        if attempt >= policy.attempts() {
+            return Err(format!("{message} (after {attempt} attempts)"));
+        }
+        tokio::time::sleep(policy.wait(attempt - 1, wait)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

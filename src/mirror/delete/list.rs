@@ -166,6 +166,7 @@ fn item(plan: &ImagePlan, from_cache: bool) -> Option<DeleteItem> {
         Category::Release if from_cache => ImageType::OcpRelease,
         Category::Release => ImageType::OcpReleaseContent,
         Category::Graph => ImageType::CincinnatiGraph,
+        Category::Helm => ImageType::HelmImage,
     };
     // oc-mirror names additional images as configured and the images it found (bundles,
     // related images, releases) with their transport.
@@ -215,6 +216,7 @@ mod tests {
             release_plans,
             catalogs: Vec::new(),
             catalog_plans,
+            kept: Vec::new(),
             code: 0,
         }
     }

@@ -120,10 +120,6 @@ async fn generate(
         );
     }
     let mut code = 0;
-    for section in set.unsupported_sections() {
-        tracing::error!("delete.{section}: not supported by this version yet; its images are not listed");
-        code |= 16;
-    }
     let plan_options = PlanOptions {
         // The images are found as a disk-to-mirror run finds them: in the cache, mapped to REG.
         workflow: Workflow::DiskToMirror(options.target.clone()),

@@ -218,6 +218,9 @@ pub fn parse(text: &str) -> Result<ImageSet, Vec<Problem>> {
     validate::validate_operators(&content.operators, &locator, &mut problems);
     validate::validate_channels(content.platform.as_ref(), &locator, &mut problems);
     validate::validate_additional_images(&content.additional_images, &locator, &mut problems);
+    if let Some(helm) = &content.helm {
+        validate::validate_helm(helm, &locator, &mut problems);
+    }
     let blocked = validate::compile_blocked(&content.blocked_images, &locator, &mut problems);
     if let Some(size) = archive_size
         && !(size.is_finite() && size > 0.0)
@@ -229,20 +232,6 @@ pub fn parse(text: &str) -> Result<ImageSet, Vec<Problem>> {
         return Err(problems);
     }
     Ok(ImageSet { kind, archive_size_gib: archive_size.unwrap_or(DEFAULT_ARCHIVE_SIZE_GIB), content, blocked })
-}
-
-impl ImageSet {
-    /// Sections present in the file that this version does not mirror yet (the helm workflow),
-    /// by their key.
-    #[must_use]
-    pub fn unsupported_sections(&self) -> Vec<&'static str> {
-        let c = &self.content;
-        let mut out = Vec::new();
-        if c.helm.as_ref().is_some_and(|h| !h.repositories.is_empty() || !h.local.is_empty()) {
-            out.push("helm");
-        }
-        out
-    }
 }
 
 /// Checks `kind` and `apiVersion` first, so that the typed decode picks the right shape.
@@ -362,7 +351,8 @@ mirror:
         assert!((set.archive_size_gib - 4.0).abs() < f64::EPSILON);
         assert_eq!(set.content.additional_images.len(), 2);
         assert_eq!(set.blocked.len(), 1);
-        assert_eq!(set.unsupported_sections(), vec!["helm"]);
+        let helm = set.content.helm.as_ref().expect("helm section");
+        assert_eq!((helm.repositories.len(), helm.local.len()), (1, 1));
     }
 
     #[test]
@@ -408,6 +398,18 @@ mirror:
                 "unknown field `tag`",
             ),
             ("wrong type", format!("{HEADER}archiveSize: big\nmirror: {{}}\n"), 3, "invalid type"),
+            (
+                "helm repository url",
+                format!("{HEADER}mirror:\n  helm:\n    repositories:\n    - name: r\n      url: ftp://h/charts\n"),
+                7,
+                "helm repository r: url \"ftp://h/charts\" is not an http(s) URL",
+            ),
+            (
+                "helm local chart without path",
+                format!("{HEADER}mirror:\n  helm:\n    local:\n    - name: tools\n"),
+                6,
+                "helm local chart tools: path is required",
+            ),
             ("zero archive size", format!("{HEADER}archiveSize: 0\nmirror: {{}}\n"), 3, "positive number of GiB"),
             (
                 "wrong kind",

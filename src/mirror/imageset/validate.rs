@@ -4,7 +4,7 @@
 //! that each problem carries a line and column.
 
 use super::Problem;
-use super::schema::{AdditionalImage, NamedImage, Operator, Package, Platform};
+use super::schema::{AdditionalImage, Helm, NamedImage, Operator, Package, Platform};
 use crate::reference::image::ImageRef;
 use crate::reference::{RepoName, Tag};
 
@@ -232,6 +232,42 @@ pub(super) fn validate_additional_images(images: &[AdditionalImage], locator: &L
             && let Err(e) = tag.parse::<Tag>()
         {
             problems.push(locator.problem("targetTag", tag, format!("targetTag: {e}")));
+        }
+    }
+}
+
+/// `helm.repositories` need a name and an http(s) URL, their charts a name; `helm.local`
+/// charts a name and a path.
+pub(super) fn validate_helm(helm: &Helm, locator: &Locator, problems: &mut Vec<Problem>) {
+    for repo in &helm.repositories {
+        if repo.name.trim().is_empty() {
+            problems.push(locator.problem("url", &repo.url, format!("helm repository {}: name is empty", repo.url)));
+        }
+        let scheme_ok = reqwest::Url::parse(&repo.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !scheme_ok {
+            problems.push(locator.problem(
+                "url",
+                &repo.url,
+                format!("helm repository {}: url {:?} is not an http(s) URL", repo.name, repo.url),
+            ));
+        }
+        for chart in repo.charts.iter().filter(|c| c.name.trim().is_empty()) {
+            let version = chart.version.clone().unwrap_or_default();
+            problems.push(locator.problem(
+                "version",
+                &version,
+                format!("helm repository {}: a chart has no name", repo.name),
+            ));
+        }
+    }
+    for local in &helm.local {
+        match local.path.as_deref().map(str::trim) {
+            None | Some("") => problems.push(locator.problem(
+                "name",
+                &local.name,
+                format!("helm local chart {}: path is required", local.name),
+            )),
+            Some(_) => {}
         }
     }
 }

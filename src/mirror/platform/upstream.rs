@@ -18,7 +18,7 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::{graph, signature};
 use crate::mirror::client::RetryPolicy;
-use crate::mirror::client::retry::{is_retryable_error, is_retryable_status, retry_after};
+use crate::mirror::client::retry;
 use crate::reference::Digest;
 
 /// The public graph data tarball.
@@ -197,26 +197,9 @@ impl Upstream {
 
     /// GET with retries of transient failures; `None` on 404.
     async fn get(&self, url: &str) -> Result<Option<reqwest::Response>, Error> {
-        let mut attempt = 0;
-        loop {
-            let result = self.http.get(url).header(reqwest::header::ACCEPT, "application/json").send().await;
-            let (wait, message) = match result {
-                Ok(r) if r.status().is_success() => return Ok(Some(r)),
-                Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => return Ok(None),
-                Ok(r) if is_retryable_status(r.status()) => (retry_after(r.headers()), format!("HTTP {}", r.status())),
-                Ok(r) => return Err(Error::Http { url: url.to_string(), message: format!("HTTP {}", r.status()) }),
-                Err(e) if is_retryable_error(&e) => (None, crate::mirror::operators::error_chain(&e)),
-                Err(e) => return Err(Error::Http { url: url.to_string(), message: e.to_string() }),
-            };
-            attempt += 1;
-            if attempt >= self.retry.attempts() {
-                return Err(Error::Http {
-                    url: url.to_string(),
-                    message: format!("{message} (after {attempt} attempts)"),
-                });
-            }
-            tokio::time::sleep(self.retry.wait(attempt - 1, wait)).await;
-        }
+        retry::get(&self.http, url, "application/json", self.retry)
+            .await
+            .map_err(|message| Error::Http { url: url.to_string(), message })
     }
 }
 
