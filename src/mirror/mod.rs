@@ -42,6 +42,7 @@ pub mod client;
 pub mod copy;
 pub mod delete;
 pub mod files;
+pub mod helm;
 pub mod history;
 pub mod imageset;
 pub mod known_blobs;
