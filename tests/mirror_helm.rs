@@ -140,8 +140,9 @@ fn charts_from_a_repository_and_a_directory_are_rendered_and_their_images_mirror
     let requests = repo.requests();
     assert!(requests.contains(&"/stable/web-1.1.0.tgz".to_string()), "{requests:?}");
     assert!(!requests.iter().any(|r| r.contains("web-1.0.0") || r.contains("common")), "{requests:?}");
-    let idms = std::fs::read_to_string(ws.path("ws/working-dir/cluster-resources/idms-oc-mirror.yaml")).expect("idms");
-    assert!(idms.contains(&format!("{s}/apps/web")), "chart images are in the IDMS: {idms}");
+    // Chart images are named by tag: the cluster finds them through the ITMS.
+    let itms = std::fs::read_to_string(ws.path("ws/working-dir/cluster-resources/itms-oc-mirror.yaml")).expect("itms");
+    assert!(itms.contains(&format!("source: {s}/apps\n")) && itms.contains("itms-generic-0"), "{itms}");
     assert!(
         ws.path("ws/working-dir/helm/charts/web-1.1.0.tgz").is_file(),
         "the chart is kept where oc-mirror keeps it"
@@ -192,6 +193,30 @@ fn mirror_to_disk_archives_the_charts_and_disk_to_mirror_needs_neither_repositor
     for (repo_name, tag) in MIRRORED {
         src.assert_same_image(repo_name, tag, &mirrored, &format!("mirror/{repo_name}"), tag);
     }
+
+    // `--delete` (oc-mirror's flag for the delete subcommand) lists the charts' images, still
+    // offline, from the same working dir.
+    let isc_text = std::fs::read_to_string(&isc).expect("read isc");
+    let delete_isc = far.write_delete_isc(
+        "delete.yaml",
+        &isc_text.replace("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:", "delete:"),
+    );
+    let out = far.mirror(
+        "cache",
+        &[
+            "--delete",
+            "-c",
+            delete_isc.to_str().expect("utf-8"),
+            "--generate",
+            "--workspace",
+            &file_url(&carried),
+            &target,
+        ],
+    );
+    assert!(out.status.success(), "delete --generate failed: {}", stderr(&out));
+    let list = std::fs::read_to_string(carried.join("working-dir/delete/delete-images.yaml")).expect("delete list");
+    assert_eq!(list.matches("type: helmImage").count(), MIRRORED.len(), "{list}");
+    assert!(list.contains(&format!("imageReference: docker://{}/mirror/apps/web:v1", dest.host)), "{list}");
 }
 
 #[test]

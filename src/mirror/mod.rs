@@ -18,6 +18,7 @@
 //! | `archive`, `bundle`, `history` | `mirror_NNNNNN.tar` files, what goes in them, `.history` |
 //! | `platform` | the `platform:` source: update graph, release payloads, signatures, graph image |
 //! | `operators` | the `operators:` source: catalogs read, filtered, rebuilt; bundles planned |
+//! | `helm` | the `helm:` source: chart repositories, charts rendered like `helm template`, their images |
 //! | `version` | semantic versions and version ranges, shared by releases and bundles |
 //! | `resources` | IDMS, ITMS, CatalogSource and ClusterCatalog files |
 //! | `sources` | every source planned into one `Work`: shared by the workflows and `delete` |
@@ -26,13 +27,13 @@
 //! | `progress` | the progress display |
 //!
 //! Calls go one way: `workflow`, `delete` → `sources` (planning: `plan`, `operators`,
-//! `platform`) and `copy`/`archive`/`bundle`/`resources` → `client`/`cache`/`known_blobs`/
+//! `platform`, `helm`) and `copy`/`archive`/`bundle`/`resources` → `client`/`cache`/`known_blobs`/
 //! `verify` → `reference`/`manifest`. Each module below them has its own `thiserror` enum;
 //! `workflow`, `delete` and `sources` gather them with `anyhow`.
 //!
 //! Exit status (oc-mirror's bitmask): 0 when everything was mirrored; otherwise 1 for a generic
 //! failure, plus 2 for release images, 4 for operators, 8 for additional images and 16 for
-//! helm images that failed (or, for sections this version does not mirror yet, were skipped).
+//! helm charts or images that failed.
 
 pub mod archive;
 pub mod bundle;

@@ -15,6 +15,7 @@
 //! oc-mirror's helm bit); the other charts and sections go on.
 
 pub mod chart;
+mod functions;
 pub mod images;
 pub mod render;
 pub mod repository;

@@ -240,12 +240,7 @@ impl Repositories {
         }
         let url = chart_url(repository_url, chart)?;
         let response = self.get(&url).await?;
-        let actual = stream_to(&url, response, &path).await?;
-        if let Some(expected) = expected
-            && expected != actual
-        {
-            return Err(Error::Digest { url, expected, actual });
-        }
+        stream_to(&url, response, &path, expected.as_deref()).await?;
         Ok(path)
     }
 
@@ -272,9 +267,9 @@ fn chart_url(repository_url: &str, chart: &ChartVersion) -> Result<String, Error
         .map_err(|e| Error::Index { url: index, message: format!("chart url {first}: {e}") })
 }
 
-/// Streams a response into `path` (through a temporary file renamed at the end); returns the
-/// SHA-256 of the bytes, hex. A failure leaves no file at `path`.
-async fn stream_to(url: &str, response: reqwest::Response, path: &Path) -> Result<String, Error> {
+/// Streams a response into `path` through a temporary file, renamed into place only when the
+/// bytes have the `expected` SHA-256 (hex) when one is given. A failure leaves no file at `path`.
+async fn stream_to(url: &str, response: reqwest::Response, path: &Path, expected: Option<&str>) -> Result<(), Error> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Io { path, source }
@@ -292,14 +287,17 @@ async fn stream_to(url: &str, response: reqwest::Response, path: &Path) -> Resul
             file.write_all(&chunk).await.map_err(io(&tmp))?;
         }
         file.sync_all().await.map_err(io(&tmp))?;
-        Ok(hex::encode(hasher.finalize()))
+        let actual = hex::encode(hasher.finalize());
+        match expected {
+            Some(expected) if expected != actual => {
+                Err(Error::Digest { url: url.to_string(), expected: expected.to_string(), actual })
+            }
+            _ => Ok(()),
+        }
     }
     .await;
     match result {
-        Ok(digest) => {
-            tokio::fs::rename(&tmp, path).await.map_err(io(path))?;
-            Ok(digest)
-        }
+        Ok(()) => tokio::fs::rename(&tmp, path).await.map_err(io(path)),
         Err(e) => {
             let _ = tokio::fs::remove_file(&tmp).await;
             Err(e)

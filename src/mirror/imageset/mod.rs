@@ -398,18 +398,6 @@ mirror:
                 "unknown field `tag`",
             ),
             ("wrong type", format!("{HEADER}archiveSize: big\nmirror: {{}}\n"), 3, "invalid type"),
-            (
-                "helm repository url",
-                format!("{HEADER}mirror:\n  helm:\n    repositories:\n    - name: r\n      url: ftp://h/charts\n"),
-                7,
-                "helm repository r: url \"ftp://h/charts\" is not an http(s) URL",
-            ),
-            (
-                "helm local chart without path",
-                format!("{HEADER}mirror:\n  helm:\n    local:\n    - name: tools\n"),
-                6,
-                "helm local chart tools: path is required",
-            ),
             ("zero archive size", format!("{HEADER}archiveSize: 0\nmirror: {{}}\n"), 3, "positive number of GiB"),
             (
                 "wrong kind",
@@ -484,6 +472,25 @@ mirror:
                 format!("{HEADER}mirror:\n  additionalImages:\n  - name: a.io/B\n"),
                 5,
                 "additionalImages: invalid image reference",
+            ),
+        ];
+        assert_first_problems(cases);
+    }
+
+    #[test]
+    fn helm_problems_name_their_line() {
+        let cases: Vec<(&str, String, usize, &str)> = vec![
+            (
+                "helm repository url",
+                format!("{HEADER}mirror:\n  helm:\n    repositories:\n    - name: r\n      url: ftp://h/charts\n"),
+                7,
+                "helm repository r: url \"ftp://h/charts\" is not an http(s) URL",
+            ),
+            (
+                "helm local chart without path",
+                format!("{HEADER}mirror:\n  helm:\n    local:\n    - name: tools\n"),
+                6,
+                "helm local chart tools: path is required",
             ),
         ];
         assert_first_problems(cases);
