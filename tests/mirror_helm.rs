@@ -105,6 +105,16 @@ fn helm_isc(ws: &Workspace, repo_url: &str, local: &Path) -> std::path::PathBuf 
     )
 }
 
+/// Mirror to mirror of `isc` into `dest` under `mirror/`, with `ws/` as the workspace.
+fn mirror_to_mirror(ws: &Workspace, isc: &Path, dest: &Registry) -> std::process::Output {
+    let target = format!("docker://{}/mirror", dest.host);
+    let workspace = file_url(&ws.path("ws"));
+    ws.mirror(
+        "cache",
+        &["-c", isc.to_str().expect("utf-8"), "--workspace", &workspace, &target, "--dest-tls-verify=false"],
+    )
+}
+
 /// The repositories each chart image lands in, and the one that must not.
 const MIRRORED: [(&str, &str); 4] =
     [("apps/web", "v1"), ("apps/api", "v1"), ("deep/a/b/c/app", "v1"), ("multi/arch", "v1")];
@@ -119,18 +129,7 @@ fn charts_from_a_repository_and_a_directory_are_rendered_and_their_images_mirror
     local_chart(&local, &s);
     let isc = helm_isc(&ws, &repo.url(), &local);
     let dest = Registry::ours();
-    let target = format!("docker://{}/mirror", dest.host);
-    let out = ws.mirror(
-        "cache",
-        &[
-            "-c",
-            isc.to_str().expect("utf-8"),
-            "--workspace",
-            &file_url(&ws.path("ws")),
-            &target,
-            "--dest-tls-verify=false",
-        ],
-    );
+    let out = mirror_to_mirror(&ws, &isc, &dest);
     assert!(out.status.success(), "mirror to mirror of helm charts failed: {}", stderr(&out));
     let mirrored = Http::new(&dest.url());
     for (repo_name, tag) in MIRRORED {
@@ -248,18 +247,7 @@ fn a_chart_that_cannot_be_had_fails_with_the_helm_exit_bit_and_the_rest_is_mirro
         ),
     );
     let dest = Registry::ours();
-    let target = format!("docker://{}/mirror", dest.host);
-    let out = ws.mirror(
-        "cache",
-        &[
-            "-c",
-            isc.to_str().expect("utf-8"),
-            "--workspace",
-            &file_url(&ws.path("ws")),
-            &target,
-            "--dest-tls-verify=false",
-        ],
-    );
+    let out = mirror_to_mirror(&ws, &isc, &dest);
     assert_eq!(out.status.code(), Some(16), "helm failures set oc-mirror's helm bit only: {}", stderr(&out));
     let mirrored = Http::new(&dest.url());
     src.assert_same_image("digest/only", "v1", &mirrored, "mirror/digest/only", "v1");

@@ -249,6 +249,16 @@ impl Mapping<'_> {
         Ok(ImagePlan { origin, source, destination, category, needed_by: Vec::new() })
     }
 
+    /// The plan entry of an image named by content (a bundle's related image, a chart's
+    /// image): parsed, `docker://` allowed, mapped as named.
+    ///
+    /// # Errors
+    /// Why the name is no valid reference or can't be mapped, as one line.
+    pub fn map_named(&self, image: &str, category: Category) -> Result<ImagePlan, String> {
+        let origin = image.trim_start_matches("docker://").parse::<ImageRef>().map_err(|e| e.to_string())?;
+        self.map(origin, None, None, category).map_err(|e| e.to_string())
+    }
+
     /// Where `repo:tag` goes on the destination registry (`None` for mirror to disk).
     ///
     /// # Errors

@@ -396,16 +396,22 @@ fn read_dependencies(document: &serde_yaml::Value, origin: &str, file: &str) -> 
     }
 }
 
+/// Writes a chart directory's `files` under `root` (for the tests of this module and others).
+#[cfg(test)]
+pub(super) fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn write(root: &Path, files: &[(&str, &str)]) {
-        for (path, text) in files {
-            let path = root.join(path);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, text).expect("write");
-        }
+        write_files(root, files);
     }
 
     #[test]

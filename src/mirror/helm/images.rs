@@ -259,11 +259,7 @@ mod tests {
     use crate::mirror::helm::chart;
 
     fn write(root: &Path, files: &[(&str, &str)]) {
-        for (path, text) in files {
-            let path = root.join(path);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, text).expect("write");
-        }
+        chart::write_files(root, files);
     }
 
     const HELPERS: &str = r#"{{- define "mychart.name" -}}

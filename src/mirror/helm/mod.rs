@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 
 use super::imageset::{Chart, Helm};
 use super::plan::{Category, Mapping, Plan};
-use crate::reference::image::ImageRef;
 use repository::{ChartVersion, Index, Repositories};
 
 /// Where `helm.local` charts are kept, relative to the working dir.
@@ -131,12 +130,7 @@ pub fn plan_images(
     let mut failures = Vec::new();
     for chart in &prepared.charts {
         for image in &chart.images {
-            let entry = image
-                .trim_start_matches("docker://")
-                .parse::<ImageRef>()
-                .map_err(|e| e.to_string())
-                .and_then(|origin| mapping.map(origin, None, None, Category::Helm).map_err(|e| e.to_string()));
-            match entry {
+            match mapping.map_named(image, Category::Helm) {
                 Ok(mut entry) => {
                     entry.needed_by.push(format!("image of {}", chart.label));
                     plan.add(entry, blocked);

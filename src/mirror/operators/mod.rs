@@ -354,12 +354,7 @@ pub fn plan_bundles(
             if image.is_empty() || !seen.insert(image) {
                 continue;
             }
-            let entry = image
-                .trim_start_matches("docker://")
-                .parse::<ImageRef>()
-                .map_err(|e| e.to_string())
-                .and_then(|origin| mapping.map(origin, None, None, Category::Operator).map_err(|e| e.to_string()));
-            match entry {
+            match mapping.map_named(image, Category::Operator) {
                 Ok(mut entry) => {
                     entry.needed_by.push(format!("{role} of bundle {bundle_name} of package {package}"));
                     plan.add(entry, blocked);
