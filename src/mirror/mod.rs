@@ -163,3 +163,20 @@ fn init_logging(level: &str) {
         .with_target(false)
         .try_init();
 }
+
+/// An error and its causes on one line, each said once.
+#[must_use]
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    use std::fmt::Write as _;
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        // Errors that print their source (`{path}: {source}`) are not repeated.
+        let text = s.to_string();
+        if !chain.contains(&text) {
+            let _ = write!(chain, ": {text}");
+        }
+        source = s.source();
+    }
+    chain
+}

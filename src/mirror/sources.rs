@@ -68,6 +68,14 @@ pub struct PlanOptions {
     pub purpose: Purpose,
 }
 
+impl PlanOptions {
+    /// Whether sources are fetched from their registries and services (mirror to mirror and
+    /// mirror to disk), rather than read from what the archives brought.
+    fn online(&self) -> bool {
+        self.purpose == Purpose::Mirror && matches!(self.workflow, Workflow::MirrorToMirror(_) | Workflow::MirrorToDisk)
+    }
+}
+
 /// What one run copies: the images of every source, then from the cache the release payloads
 /// and graph image, then the operator catalogs (a cluster must never see a release or a
 /// catalog whose images are missing).
@@ -90,6 +98,23 @@ pub struct Work {
 }
 
 impl Work {
+    /// Records what failed while planning (nothing when `lines` is empty): each line logged
+    /// and written to the error log, and `bit` set in [`Work::code`].
+    ///
+    /// # Errors
+    /// The error log can't be written.
+    fn fail(&mut self, working_dir: &Path, bit: u8, lines: &[String]) -> anyhow::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        for line in lines {
+            tracing::error!("{line}");
+        }
+        write_error_log(working_dir, lines)?;
+        self.code |= bit;
+        Ok(())
+    }
+
     /// Every entry of the run, in copy order.
     #[must_use]
     pub fn all(&self) -> Vec<&ImagePlan> {
@@ -129,12 +154,11 @@ pub async fn plan(options: &PlanOptions, set: &ImageSet) -> anyhow::Result<Work>
         return Ok(work);
     }
     let cache = Cache::new(&options.cache);
-    let online = match (&options.workflow, options.purpose) {
-        (Workflow::DiskToMirror(_), _) | (_, Purpose::Delete) => None,
-        (Workflow::MirrorToMirror(_) | Workflow::MirrorToDisk, Purpose::Mirror) => {
-            let pool = client_pool(&options.source, &source_hosts(set), &auth_file(options.authfile.as_deref())?)?;
-            Some(Engine::new(Endpoint::Registry(pool), Endpoint::Cache(cache.clone()), options.engine, Progress::new()))
-        }
+    let online = if options.online() {
+        let pool = client_pool(&options.source, &source_hosts(set), &auth_file(options.authfile.as_deref())?)?;
+        Some(Engine::new(Endpoint::Registry(pool), Endpoint::Cache(cache.clone()), options.engine, Progress::new()))
+    } else {
+        None
     };
     if let Some(platform) = platform {
         plan_releases(options, platform, online.as_ref(), &cache, &mapping, set, &mut work).await?;
@@ -149,23 +173,15 @@ pub async fn plan(options: &PlanOptions, set: &ImageSet) -> anyhow::Result<Work>
             Ok(p) => p,
             Err(e) => {
                 // The error names the catalog already.
-                let message = format!("error mirroring {}", operators::error_chain(&e));
-                tracing::error!("{message}");
-                write_error_log(&options.working_dir, &[message])?;
-                work.code |= EXIT_OPERATOR;
+                let message = format!("error mirroring {}", super::error_chain(&e));
+                work.fail(&options.working_dir, EXIT_OPERATOR, &[message])?;
                 continue;
             }
         };
         let bundles = prepared.selection.bundles().count();
         tracing::info!(catalog = %prepared.origin, packages = prepared.selection.packages.len(), bundles, "catalog filtered");
         let failures = operators::plan_bundles(&prepared, &mapping, &set.blocked, &mut work.plan);
-        if !failures.is_empty() {
-            for f in &failures {
-                tracing::error!("{f}");
-            }
-            write_error_log(&options.working_dir, &failures)?;
-            work.code |= EXIT_OPERATOR;
-        }
+        work.fail(&options.working_dir, EXIT_OPERATOR, &failures)?;
         let destination = mapping.registry_destination(&prepared.repo, &prepared.tag)?;
         work.catalog_plans.push(prepared.catalog_plan(destination));
         work.catalogs.push(prepared);
@@ -183,11 +199,7 @@ async fn plan_helm(
     set: &ImageSet,
     work: &mut Work,
 ) -> anyhow::Result<()> {
-    let online = matches!(
-        (&options.workflow, options.purpose),
-        (Workflow::MirrorToMirror(_) | Workflow::MirrorToDisk, Purpose::Mirror)
-    );
-    let repositories = if online {
+    let repositories = if options.online() {
         Some(helm::repository::Repositories::new(
             super::client::http_client(&options.source, &[])?,
             options.source.retry,
@@ -197,16 +209,10 @@ async fn plan_helm(
     };
     let fetch = repositories.as_ref().map_or(helm::Fetch::Offline, helm::Fetch::Online);
     let prepared = helm::prepare(helm, &fetch, &options.working_dir).await;
-    let mut failures = prepared.failures.clone();
-    failures.extend(helm::plan_images(&prepared, mapping, &set.blocked, &mut work.plan));
-    if !failures.is_empty() {
-        let lines: Vec<String> = failures.iter().map(|f| format!("error mirroring {f}")).collect();
-        for line in &lines {
-            tracing::error!("{line}");
-        }
-        write_error_log(&options.working_dir, &lines)?;
-        work.code |= EXIT_HELM;
-    }
+    let unplanned = helm::plan_images(&prepared, mapping, &set.blocked, &mut work.plan);
+    let lines: Vec<String> =
+        prepared.failures.iter().chain(&unplanned).map(|f| format!("error mirroring {f}")).collect();
+    work.fail(&options.working_dir, EXIT_HELM, &lines)?;
     work.kept.extend(prepared.kept);
     Ok(())
 }

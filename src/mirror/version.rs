@@ -25,6 +25,10 @@
 //! wildcard   = number "." ( "x" / number "." "x" ) / number "." "x" "." "x"
 //! ```
 //!
+//! Helm constraints ([`Range::parse_helm`], Masterminds/semver) add `,` for "and", `~` and
+//! `^`, partial versions (`1.19`, read as `1.19.x`), a `v` prefix, and wildcards anywhere after
+//! the first part (`1.*`); their pre-release and build parts are ignored.
+//!
 //! A wildcard stands for the versions it covers: `1.2.x` is `>=1.2.0 <1.3.0`, `>1.2.x` is
 //! `>=1.3.0`, `<=1.x` is `<2.0.0`, `!1.x` is outside `[1.0.0, 2.0.0)`. (blang expands `!1.x`
 //! into `<1.0.0 >=2.0.0`, which nothing satisfies, and reads `1.x.x` as `1.0.x`; both are read
@@ -138,6 +142,12 @@ impl Version {
                 (false, false) => self.pre.cmp(&other.pre),
             }
         })
+    }
+
+    /// The version without its pre-release and build parts (`1.30.0-gke.1` → `1.30.0`).
+    #[must_use]
+    pub fn core(&self) -> Version {
+        Version::from_numbers(self.major, self.minor, self.patch)
     }
 
     /// A release version built from numbers, printed as `major.minor.patch`.
@@ -306,6 +316,28 @@ impl Comparator {
 }
 
 impl Range {
+    /// Parses a Helm constraint (Masterminds/semver, what `helm pull --version` and
+    /// `semverCompare` read; see the module docs). The pre-release and build parts of its
+    /// versions are ignored: charts write `>=1.19-0` to mean "1.19 and up, pre-releases too".
+    ///
+    /// # Errors
+    /// [`Error::Range`].
+    pub fn parse_helm(text: &str) -> Result<Range, Error> {
+        let refuse = || Error::Range(text.to_owned());
+        let mut any_of = Vec::new();
+        for alternative in text.split("||") {
+            let mut all = Vec::new();
+            for token in comparator_tokens(&alternative.replace(',', " ")) {
+                helm_comparator(&token, &mut all).ok_or_else(refuse)?;
+            }
+            if all.is_empty() {
+                return Err(refuse());
+            }
+            any_of.push(all);
+        }
+        Ok(Range { any_of, text: text.to_owned() })
+    }
+
     /// Whether `version` lies in the range.
     #[must_use]
     pub fn contains(&self, version: &Version) -> bool {
@@ -350,7 +382,7 @@ fn comparator_tokens(alternative: &str) -> Vec<String> {
             Some(last) if joins_next => last.push_str(word),
             _ => tokens.push(word.to_owned()),
         }
-        joins_next = word.bytes().all(|b| matches!(b, b'<' | b'>' | b'=' | b'!'));
+        joins_next = word.bytes().all(|b| matches!(b, b'<' | b'>' | b'=' | b'!' | b'~' | b'^'));
     }
     tokens
 }
@@ -376,6 +408,68 @@ fn parse_comparator(token: &str, all: &mut Vec<Comparator>) -> Option<()> {
         Op::Ge => all.push(Comparator::Compare(Op::Ge, low)),
         Op::Lt => all.push(Comparator::Compare(Op::Lt, low)),
         Op::Le => all.push(Comparator::Compare(Op::Lt, high)),
+    }
+    Some(())
+}
+
+/// Parses one Helm comparator into `all`. A partial version is a wildcard over its missing
+/// parts (`1.2` is `1.2.x`); `~1.2.3` is `>=1.2.3 <1.3.0` (`~1` is `1.x`); `^1.2.3` is
+/// `>=1.2.3 <2.0.0`, and below 1.0.0 the first non-zero part is the one kept (`^0.2.3` is
+/// `<0.3.0`). `None` when malformed.
+fn helm_comparator(token: &str, all: &mut Vec<Comparator>) -> Option<()> {
+    let split = token.find(|c: char| c.is_ascii_alphanumeric() || c == '*')?;
+    let (op, text) = token.split_at(split);
+    let text = text.strip_prefix('v').unwrap_or(text);
+    let core = text.split(['-', '+']).next()?;
+    let parts: Vec<Option<u64>> = core
+        .split('.')
+        .map(|p| if is_wildcard_part(p) { Some(None) } else { parse_number(p, true).map(Some) })
+        .collect::<Option<_>>()?;
+    let specified = parts.iter().take_while(|p| p.is_some()).count();
+    if parts.len() > 3 || parts[specified..].iter().any(Option::is_some) {
+        return None;
+    }
+    let n = |i: usize| parts.get(i).copied().flatten().unwrap_or(0);
+    let low = Version::from_numbers(n(0), n(1), n(2));
+    // The first version past the part at `level` (0 major, 1 minor, 2 patch).
+    let past = |level: usize| -> Option<Version> {
+        Some(match level {
+            0 => Version::from_numbers(n(0).checked_add(1)?, 0, 0),
+            1 => Version::from_numbers(n(0), n(1).checked_add(1)?, 0),
+            _ => Version::from_numbers(n(0), n(1), n(2).checked_add(1)?),
+        })
+    };
+    // What the version covers: `1.2` covers [1.2.0, 1.3.0); `*` covers everything.
+    let high = if specified == 0 { None } else { Some(past(specified - 1)?) };
+    let nothing = || Comparator::Compare(Op::Lt, Version::from_numbers(0, 0, 0));
+    match (op, high) {
+        ("" | "=" | "==", high) => {
+            all.push(Comparator::Compare(Op::Ge, low));
+            all.extend(high.map(|h| Comparator::Compare(Op::Lt, h)));
+        }
+        ("!=" | "!", Some(high)) => all.push(Comparator::Outside(low, high)),
+        ("!=" | "!" | ">", None) => all.push(nothing()),
+        (">", Some(high)) => all.push(Comparator::Compare(Op::Ge, high)),
+        (">=", _) | ("~" | "~>" | "^", None) => all.push(Comparator::Compare(Op::Ge, low)),
+        ("<", _) => all.push(Comparator::Compare(Op::Lt, low)),
+        ("<=", Some(high)) => all.push(Comparator::Compare(Op::Lt, high)),
+        ("<=", None) => all.push(Comparator::Compare(Op::Ge, Version::from_numbers(0, 0, 0))),
+        ("~" | "~>", Some(_)) => {
+            all.push(Comparator::Compare(Op::Ge, low));
+            all.push(Comparator::Compare(Op::Lt, past(usize::from(specified > 1))?));
+        }
+        ("^", Some(_)) => {
+            let level = if n(0) > 0 || specified <= 1 {
+                0
+            } else if n(1) > 0 || specified == 2 {
+                1
+            } else {
+                2
+            };
+            all.push(Comparator::Compare(Op::Ge, low));
+            all.push(Comparator::Compare(Op::Lt, past(level)?));
+        }
+        _ => return None,
     }
     Some(())
 }
@@ -584,6 +678,42 @@ mod tests {
                 Err(Error::Range((*input).to_owned())),
                 "case {name}: {input:?} is refused"
             );
+        }
+    }
+
+    /// Helm's dialect, as charts and `helm pull --version` write it.
+    #[test]
+    fn helm_constraints() {
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            (">=1.19-0", &["1.19.0", "1.30.0"], &["1.18.9"]),
+            ("<1.14-0", &["1.13.9"], &["1.14.0"]),
+            ("^1.2", &["1.2.0", "1.9.0"], &["1.1.9", "2.0.0"]),
+            ("^0.2.3", &["0.2.3", "0.2.9"], &["0.3.0", "0.2.2"]),
+            ("^0.0.3", &["0.0.3"], &["0.0.4"]),
+            ("~1.2", &["1.2.0", "1.2.9"], &["1.3.0"]),
+            ("~1", &["1.0.0", "1.9.0"], &["2.0.0"]),
+            ("~>1.2.3", &["1.2.3", "1.2.9"], &["1.3.0", "1.2.2"]),
+            ("1.2", &["1.2.0", "1.2.7"], &["1.3.0"]),
+            ("v1.2.3", &["1.2.3"], &["1.2.4"]),
+            ("1.*", &["1.0.0", "1.5.0"], &["2.0.0"]),
+            ("*", &["0.0.1", "9.0.0"], &[]),
+            (">1.2", &["1.3.0"], &["1.2.9"]),
+            ("<=1.2", &["1.2.9"], &["1.3.0"]),
+            ("!=1.2", &["1.1.0", "1.3.0"], &["1.2.5"]),
+            (">=1.0.0, <2.0.0", &["1.5.0"], &["2.0.0", "0.9.0"]),
+            (">= 1.0 < 1.5 || ^3", &["1.4.0", "3.2.0"], &["1.5.0", "2.0.0"]),
+        ];
+        for (range, inside, outside) in cases {
+            let parsed = Range::parse_helm(range).unwrap_or_else(|e| panic!("{range}: {e}"));
+            for version in *inside {
+                assert!(parsed.contains(&v(version)), "{version} is in {range}");
+            }
+            for version in *outside {
+                assert!(!parsed.contains(&v(version)), "{version} is not in {range}");
+            }
+        }
+        for bad in ["", ">=", "latest", "1.x.2", "1.2.3.4", "%1.0", ">=1.0 ||"] {
+            assert_eq!(Range::parse_helm(bad), Err(Error::Range(bad.to_owned())), "{bad:?} is refused");
         }
     }
 }

@@ -32,7 +32,6 @@ use super::copy::{Endpoint, Engine, EngineOptions, ImageOutcome};
 use super::history::History;
 use super::imageset::{self, ImageSet, Kind};
 use super::known_blobs::KnownBlobs;
-use super::operators;
 use super::options::Options;
 use super::plan::{Category, ImagePlan, Plan, Target, Workflow};
 use super::platform;
@@ -349,11 +348,8 @@ fn report_failures(working_dir: &Path, outcomes: &[ImageOutcome]) -> anyhow::Res
         if let Err(e) = &o.result {
             let needed_by =
                 if o.plan.needed_by.is_empty() { String::new() } else { format!(" ({})", o.plan.needed_by.join("; ")) };
-            let line = format!(
-                "error mirroring image docker://{}{needed_by} error: {}",
-                o.plan.origin,
-                operators::error_chain(e)
-            );
+            let line =
+                format!("error mirroring image docker://{}{needed_by} error: {}", o.plan.origin, super::error_chain(e));
             if !o.plan.needed_by.is_empty() {
                 tracing::error!("{line}");
             }

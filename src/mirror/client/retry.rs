@@ -102,8 +102,8 @@ pub async fn get(
             Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => return Ok(None),
             Ok(r) if is_retryable_status(r.status()) => (retry_after(r.headers()), format!("HTTP {}", r.status())),
             Ok(r) => return Err(format!("HTTP {}", r.status())),
-            Err(e) if is_retryable_error(&e) => (None, crate::mirror::operators::error_chain(&e)),
-            Err(e) => return Err(crate::mirror::operators::error_chain(&e)),
+            Err(e) if is_retryable_error(&e) => (None, crate::mirror::error_chain(&e)),
+            Err(e) => return Err(crate::mirror::error_chain(&e)),
         };
         attempt += 1;
         if attempt >= policy.attempts() {

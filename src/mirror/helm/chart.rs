@@ -164,7 +164,11 @@ pub fn pack_dir(dir: &Path, out: &Path) -> Result<(), Error> {
     let origin = dir.display().to_string();
     let mut budget = Budget { remaining: MAX_CHART_BYTES, limit: MAX_CHART_BYTES };
     let files = read_dir_files(dir, &mut budget)?;
-    let name = from_files(files.clone(), &origin, &mut budget)?.metadata.name;
+    // The name comes from Chart.yaml; the whole chart is checked once the archive is built.
+    let name = match files.get("Chart.yaml") {
+        Some(bytes) => read_metadata(&serde_yaml::from_slice(bytes).unwrap_or_default()).name,
+        None => String::new(),
+    };
     let io = |source| Error::Io { path: out.to_path_buf(), source };
     let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let mut builder = tar::Builder::new(gzip);
@@ -176,6 +180,7 @@ pub fn pack_dir(dir: &Path, out: &Path) -> Result<(), Error> {
         builder.append_data(&mut header, format!("{name}/{path}"), bytes.as_slice()).map_err(io)?;
     }
     let bytes = builder.into_inner().and_then(flate2::write::GzEncoder::finish).map_err(io)?;
+    from_files(files, &origin, &mut budget)?;
     crate::mirror::files::write_atomically(out, &bytes).map_err(|(path, source)| Error::Io { path, source })
 }
 

@@ -11,6 +11,8 @@ use std::time::Instant;
 
 use gtmpl_ng::{Context, Func, FuncError, Template, Value};
 
+use crate::mirror::version::{Range, Version};
+
 use super::render::{API_VERSIONS, MAX_INCLUDE_DEPTH, RENDER_DEADLINE, new_template, one_line, rewrite_methods};
 
 /// What `include`, `tpl` and `helmFiles*` need, installed for one chart's render.
@@ -228,75 +230,13 @@ fn api_versions_has(args: &[Value]) -> Result<Value, FuncError> {
     Ok(Value::Bool(known))
 }
 
-/// `semverCompare CONSTRAINT VERSION`, for the constraints charts write: comparisons
-/// (`>=1.19-0`, `<1.14`), `^`, `~`, `x` wildcards, `,`/space for and, `||` for or.
-/// Pre-release parts are ignored, which is what a `-0` constraint asks for anyway.
+/// `semverCompare CONSTRAINT VERSION`, Helm's constraint dialect ([`Range::parse_helm`]);
+/// the version's pre-release part is ignored, as the constraints charts write (`>=1.19-0`)
+/// mean it to be.
 fn semver_compare(args: &[Value]) -> Result<Value, FuncError> {
     let constraint = string_arg(args, 0, "semverCompare")?;
     let version = string_arg(args, 1, "semverCompare")?;
-    let version = parse_version(&version)
-        .and_then(|parts| Some((parts[0]?, parts[1].unwrap_or(0), parts[2].unwrap_or(0))))
-        .ok_or_else(|| refuse(format!("semverCompare: {version:?} is not a version")))?;
-    let bad = || refuse(format!("semverCompare: {constraint:?} is not a constraint"));
-    for alternative in constraint.split("||") {
-        let mut holds = true;
-        let mut tokens = alternative.split([',', ' ']).filter(|t| !t.is_empty()).peekable();
-        while let Some(token) = tokens.next() {
-            let op_len = token.find(|c: char| c.is_ascii_alphanumeric() || c == '*').unwrap_or(token.len());
-            let (op, text) = token.split_at(op_len);
-            // `>= 1.19`: the operator stands alone.
-            let text = if text.is_empty() { tokens.next().ok_or_else(bad)? } else { text };
-            holds &= comparator_holds(op, &parse_version(text).ok_or_else(bad)?, version).ok_or_else(bad)?;
-        }
-        if holds {
-            return Ok(Value::Bool(true));
-        }
-    }
-    Ok(Value::Bool(false))
-}
-
-/// `v1.2.3-rc.1+b` as up to three numbers; `x`, `*` or a missing part is `None`.
-fn parse_version(text: &str) -> Option<[Option<u64>; 3]> {
-    let text = text.trim().trim_start_matches(['v', '=']);
-    let core = text.split(['-', '+']).next()?;
-    let mut parts = [None; 3];
-    for (slot, part) in parts.iter_mut().zip(core.split('.')) {
-        *slot = match part {
-            "x" | "X" | "*" => None,
-            number => Some(number.parse().ok()?),
-        };
-    }
-    Some(parts)
-}
-
-fn comparator_holds(op: &str, bound: &[Option<u64>; 3], version: (u64, u64, u64)) -> Option<bool> {
-    let low = (bound[0].unwrap_or(0), bound[1].unwrap_or(0), bound[2].unwrap_or(0));
-    // The first version past what the bound covers: `1.2.x` covers up to 1.3.0.
-    let specified = bound.iter().take_while(|p| p.is_some()).count();
-    let bump = |level: usize| match level {
-        0 => (low.0 + 1, 0, 0),
-        1 => (low.0, low.1 + 1, 0),
-        _ => (low.0, low.1, low.2 + 1),
-    };
-    let high = if specified == 0 { (u64::MAX, 0, 0) } else { bump(specified - 1) };
-    Some(match op {
-        "" | "=" | "==" => version >= low && version < high,
-        "!=" | "!" => version < low || version >= high,
-        ">" => version >= high,
-        ">=" => version >= low,
-        "<" => version < low,
-        "<=" => version < high,
-        "~" => version >= low && version < bump(usize::from(specified > 1)),
-        "^" => {
-            let level = if low.0 > 0 || specified <= 1 {
-                0
-            } else if low.1 > 0 || specified == 2 {
-                1
-            } else {
-                2
-            };
-            version >= low && version < bump(level)
-        }
-        _ => return None,
-    })
+    let range = Range::parse_helm(&constraint).map_err(|e| refuse(format!("semverCompare: {e}")))?;
+    let version = Version::parse_lenient(&version).map_err(|e| refuse(format!("semverCompare: {e}")))?;
+    Ok(Value::Bool(range.contains(&version.core())))
 }

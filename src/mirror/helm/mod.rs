@@ -41,16 +41,16 @@ pub enum Fetch<'a> {
 #[derive(Debug, Default)]
 pub struct Prepared {
     /// Each chart read, with the images it names.
-    pub charts: Vec<ChartImages>,
+    pub charts: Vec<PreparedChart>,
     /// Working-dir files (relative) that disk to mirror needs: indexes and chart archives.
     pub kept: Vec<PathBuf>,
     /// One line per chart or repository that failed.
     pub failures: Vec<String>,
 }
 
-/// The images of one chart.
+/// One chart read and rendered: the images it names.
 #[derive(Debug, Clone)]
-pub struct ChartImages {
+pub struct PreparedChart {
     /// `chart NAME VERSION` (and where from), for messages.
     pub label: String,
     /// The images, as the rendered chart names them.
@@ -108,12 +108,23 @@ pub async fn prepare(helm: &Helm, fetch: &Fetch<'_>, working_dir: &Path) -> Prep
     }
     for local in &helm.local {
         let label = format!("local chart {}", local.name);
-        match local_chart(local, fetch, working_dir).await {
-            Ok((path, kept)) => {
-                out.kept.push(kept);
-                render_into(&mut out, label, path, local.values.clone(), local.image_paths.clone()).await;
+        let kept = Path::new(LOCAL_DIR).join(format!("{}.tgz", repository::safe(&local.name)));
+        let copy = working_dir.join(&kept);
+        let path = match local_path(local, fetch, &copy) {
+            Ok(path) => path,
+            Err(e) => {
+                out.failures.push(format!("{label}: {e}"));
+                continue;
             }
-            Err(e) => out.failures.push(format!("{label}: {e}")),
+        };
+        let rendered =
+            render_into(&mut out, label.clone(), path.clone(), local.values.clone(), local.image_paths.clone()).await;
+        // Online, a chart that renders is copied into the working dir for the archives.
+        if rendered && matches!(fetch, Fetch::Online(_)) {
+            match tokio::task::spawn_blocking(move || keep_local(&path, &copy)).await.map_err(anyhow::Error::from) {
+                Ok(Ok(())) => out.kept.push(kept),
+                Ok(Err(e)) | Err(e) => out.failures.push(format!("{label}: {e}")),
+            }
         }
     }
     out
@@ -160,49 +171,39 @@ fn not_archived(path: &Path) -> anyhow::Error {
     )
 }
 
-/// The chart file to render for a `helm.local` entry and the working-dir copy the archives
-/// carry. Online, the chart at `path` (an archive or a directory, packed then) is copied to
-/// the working dir; offline, the path is read when it exists (the same bastion), else the
-/// copy the archives brought.
-async fn local_chart(local: &Chart, fetch: &Fetch<'_>, working_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let kept = Path::new(LOCAL_DIR).join(format!("{}.tgz", repository::safe(&local.name)));
-    let copy = working_dir.join(&kept);
-    let path = local.path.as_deref().map(PathBuf::from);
-    match (fetch, path) {
+/// The chart file to render for a `helm.local` entry: its path online; offline, the path when
+/// it exists (the same bastion), else `copy`, the working-dir copy the archives brought.
+fn local_path(local: &Chart, fetch: &Fetch<'_>, copy: &Path) -> anyhow::Result<PathBuf> {
+    match (fetch, local.path.as_deref().map(PathBuf::from)) {
+        (Fetch::Online(_), Some(path)) => Ok(path),
         (Fetch::Online(_), None) => anyhow::bail!("no path given"),
-        (Fetch::Online(_), Some(path)) => {
-            let (from, to) = (path.clone(), copy.clone());
-            tokio::task::spawn_blocking(move || keep_local(&from, &to)).await??;
-            Ok((path, kept))
-        }
-        (Fetch::Offline, Some(path)) if path.exists() => Ok((path, kept)),
-        (Fetch::Offline, _) if copy.is_file() => Ok((copy, kept)),
-        (Fetch::Offline, _) => Err(not_archived(&copy)),
+        (Fetch::Offline, Some(path)) if path.exists() => Ok(path),
+        (Fetch::Offline, _) if copy.is_file() => Ok(copy.to_path_buf()),
+        (Fetch::Offline, _) => Err(not_archived(copy)),
     }
 }
 
-/// Copies a local chart into the working dir as an archive.
+/// Copies a local chart (rendered already, so a valid chart) into the working dir as an
+/// archive: a directory is packed, an archive copied.
 fn keep_local(from: &Path, to: &Path) -> anyhow::Result<()> {
     if from.is_dir() {
         chart::pack_dir(from, to)?;
     } else {
         let bytes = std::fs::read(from).map_err(|e| anyhow::anyhow!("{}: {e}", from.display()))?;
-        // The chart must load before it is kept.
-        chart::load(from)?;
         super::files::write_atomically(to, &bytes).map_err(|(p, e)| anyhow::anyhow!("{}: {e}", p.display()))?;
     }
     Ok(())
 }
 
 /// Renders one chart (on a blocking thread: rendering is CPU work) and records its images,
-/// its warnings as log lines, or its failure.
+/// its warnings as log lines, or its failure; returns whether it rendered.
 async fn render_into(
     out: &mut Prepared,
     label: String,
     path: PathBuf,
     values: Option<serde_yaml::Value>,
     image_paths: Vec<String>,
-) {
+) -> bool {
     let rendered = tokio::task::spawn_blocking(move || -> anyhow::Result<images::ChartImages> {
         let chart = chart::load(&path)?;
         Ok(images::chart_images(&chart, values.as_ref(), &image_paths)?)
@@ -216,8 +217,12 @@ async fn render_into(
                 tracing::warn!("{label}: {warning}");
             }
             tracing::info!(chart = %label, images = found.images.len(), "chart rendered");
-            out.charts.push(ChartImages { label, images: found.images });
+            out.charts.push(PreparedChart { label, images: found.images });
+            true
         }
-        Err(e) => out.failures.push(format!("{label}: {}", super::operators::error_chain(e.as_ref()))),
+        Err(e) => {
+            out.failures.push(format!("{label}: {}", super::error_chain(e.as_ref())));
+            false
+        }
     }
 }

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 
 use futures_util::StreamExt as _;
 use serde::Deserialize;
-use sha2::Digest as _;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::mirror::client::{RetryPolicy, retry};
 use crate::mirror::version::{Range, Version};
+use crate::reference::{Algorithm, Digest};
 
 /// The working-dir folder of helm's files.
 pub const HELM_DIR: &str = "helm";
@@ -58,14 +58,14 @@ pub enum Error {
         available: String,
     },
     /// A download does not match the digest of the index.
-    #[error("{url}: digest mismatch: index says sha256:{expected}, got sha256:{actual}")]
+    #[error("{url}: digest mismatch: index says {expected}, got {actual}")]
     Digest {
         /// The chart URL.
         url: String,
         /// From the index.
-        expected: String,
+        expected: Digest,
         /// Of the bytes received.
-        actual: String,
+        actual: Digest,
     },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
@@ -101,6 +101,23 @@ pub struct ChartVersion {
     /// SHA-256 of the archive, hex.
     #[serde(default)]
     pub digest: Option<String>,
+}
+
+impl ChartVersion {
+    /// The archive's digest per the index, `None` when the index gives none.
+    ///
+    /// # Errors
+    /// [`Error::Index`] when the index gives something that is no SHA-256.
+    fn expected_digest(&self, index: &str) -> Result<Option<Digest>, Error> {
+        self.digest
+            .as_deref()
+            .map(|hex| format!("sha256:{}", hex.to_ascii_lowercase()).parse::<Digest>())
+            .transpose()
+            .map_err(|e| Error::Index {
+                url: index.to_string(),
+                message: format!("chart {} {}: digest: {e}", self.name, self.version),
+            })
+    }
 }
 
 impl ChartVersion {
@@ -152,9 +169,10 @@ pub fn parse_index(source: &str, bytes: &[u8]) -> Result<Index, Error> {
     serde_yaml::from_slice(bytes).map_err(|e| Error::Index { url: source.to_string(), message: e.to_string() })
 }
 
-/// The versions to mirror of one configured chart: the one named (an exact version, or a
-/// semver range such as `>=1.2.0 <2.0.0`, whose highest match is taken), or the latest stable
-/// one when none is named.
+/// The version to mirror of one configured chart: the one named (an exact version, or a Helm
+/// constraint such as `^1.2` or `>=1.2.0 <2.0.0`, whose highest match is taken; pre-releases
+/// only when the constraint names one, as Helm does), or the latest stable one when none is
+/// named.
 ///
 /// # Errors
 /// [`Error::NoVersion`] listing what the index has.
@@ -168,8 +186,10 @@ pub fn select<'a>(
     let parsed = |v: &ChartVersion| Version::parse_lenient(&v.version).ok();
     let found = match version.map(str::trim).filter(|v| !v.is_empty()) {
         Some(wanted) => versions.iter().find(|v| v.version == wanted).or_else(|| {
-            let range: Range = wanted.parse().ok()?;
-            versions.iter().filter(|v| parsed(v).is_some_and(|p| range.contains(&p))).max_by_key(|v| parsed(v))
+            let range = Range::parse_helm(wanted).ok()?;
+            let pre = wanted.contains('-');
+            let fits = |p: Version| range.contains(&p.core()) && (pre || !p.is_prerelease());
+            versions.iter().filter(|v| parsed(v).is_some_and(fits)).max_by_key(|v| parsed(v))
         }),
         None => versions.iter().filter(|v| parsed(v).is_some_and(|p| !p.is_prerelease())).max_by_key(|v| parsed(v)),
     };
@@ -231,16 +251,15 @@ impl Repositories {
         working_dir: &Path,
     ) -> Result<PathBuf, Error> {
         let path = working_dir.join(chart_file(&chart.name, &chart.version));
-        let expected = chart.digest.as_deref().map(str::to_ascii_lowercase);
+        let expected = chart.expected_digest(&index_url(repository_url))?;
         if let Some(expected) = &expected
-            && path.is_file()
-            && file_sha256(&path).is_ok_and(|actual| actual == *expected)
+            && file_digest(&path).is_ok_and(|actual| actual == *expected)
         {
             return Ok(path);
         }
         let url = chart_url(repository_url, chart)?;
         let response = self.get(&url).await?;
-        stream_to(&url, response, &path, expected.as_deref()).await?;
+        stream_to(&url, response, &path, expected).await?;
         Ok(path)
     }
 
@@ -268,8 +287,8 @@ fn chart_url(repository_url: &str, chart: &ChartVersion) -> Result<String, Error
 }
 
 /// Streams a response into `path` through a temporary file, renamed into place only when the
-/// bytes have the `expected` SHA-256 (hex) when one is given. A failure leaves no file at `path`.
-async fn stream_to(url: &str, response: reqwest::Response, path: &Path, expected: Option<&str>) -> Result<(), Error> {
+/// bytes have the `expected` digest when one is given. A failure leaves no file at `path`.
+async fn stream_to(url: &str, response: reqwest::Response, path: &Path, expected: Option<Digest>) -> Result<(), Error> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Io { path, source }
@@ -279,7 +298,7 @@ async fn stream_to(url: &str, response: reqwest::Response, path: &Path, expected
     let tmp = dir.join(format!(".download.{}", uuid::Uuid::new_v4()));
     let result = async {
         let mut file = tokio::fs::File::create(&tmp).await.map_err(io(&tmp))?;
-        let mut hasher = sha2::Sha256::new();
+        let mut hasher = Algorithm::Sha256.hasher();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| Error::Http { url: url.to_string(), message: e.to_string() })?;
@@ -287,11 +306,9 @@ async fn stream_to(url: &str, response: reqwest::Response, path: &Path, expected
             file.write_all(&chunk).await.map_err(io(&tmp))?;
         }
         file.sync_all().await.map_err(io(&tmp))?;
-        let actual = hex::encode(hasher.finalize());
+        let actual = hasher.finish();
         match expected {
-            Some(expected) if expected != actual => {
-                Err(Error::Digest { url: url.to_string(), expected: expected.to_string(), actual })
-            }
+            Some(expected) if expected != actual => Err(Error::Digest { url: url.to_string(), expected, actual }),
             _ => Ok(()),
         }
     }
@@ -305,15 +322,15 @@ async fn stream_to(url: &str, response: reqwest::Response, path: &Path, expected
     }
 }
 
-/// SHA-256 of a file, hex, read in pieces.
-fn file_sha256(path: &Path) -> std::io::Result<String> {
+/// SHA-256 of a file, read in pieces.
+fn file_digest(path: &Path) -> std::io::Result<Digest> {
     use std::io::Read as _;
     let mut file = std::fs::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
+    let mut hasher = Algorithm::Sha256.hasher();
     let mut buffer = vec![0; 64 * 1024];
     loop {
         match file.read(&mut buffer)? {
-            0 => return Ok(hex::encode(hasher.finalize())),
+            0 => return Ok(hasher.finish()),
             n => hasher.update(&buffer[..n]),
         }
     }
@@ -342,6 +359,8 @@ generated: 2024-01-01T00:00:00Z
         assert_eq!(pick(Some("1.9.0")).expect("exact"), "1.9.0");
         assert_eq!(pick(Some("2.0.0-rc.1")).expect("exact pre-release"), "2.0.0-rc.1");
         assert_eq!(pick(Some(">=1.0.0 <1.10.0")).expect("range"), "1.9.0");
+        assert_eq!(pick(Some("^1.9")).expect("caret"), "1.10.0", "pre-releases only when asked for");
+        assert_eq!(pick(Some(">=2.0.0-0")).expect("pre-release range"), "2.0.0-rc.1");
         let missing = pick(Some("3.0.0")).expect_err("no such version");
         assert_eq!(
             missing.to_string(),
@@ -360,6 +379,8 @@ generated: 2024-01-01T00:00:00Z
         let index = parse_index("test", INDEX.as_bytes()).expect("index");
         let web = &index.entries["web"];
         assert_eq!(chart_url("http://h:8/repo", &web[0]).expect("relative"), "http://h:8/repo/charts/web-1.10.0.tgz");
+        assert!(web[0].expected_digest("i").expect_err("abc is no SHA-256").to_string().contains("web 1.10.0: digest"));
+        assert_eq!(web[1].expected_digest("i").expect("none given"), None);
         assert_eq!(chart_url("http://h:8/repo/", &web[1]).expect("absolute"), "https://cdn.example/web-1.9.0.tgz");
         assert_eq!(index_url("http://h/x/index.yaml"), "http://h/x/index.yaml");
         assert_eq!(

@@ -492,6 +492,14 @@ mirror:
                 6,
                 "helm local chart tools: path is required",
             ),
+            (
+                "helm image path",
+                format!(
+                    "{HEADER}mirror:\n  helm:\n    local:\n    - name: tools\n      path: /c\n      imagePaths:\n      - '{{.a[}}'\n"
+                ),
+                9,
+                "helm chart tools: image path",
+            ),
         ];
         assert_first_problems(cases);
     }

@@ -1,7 +1,7 @@
 //! Checks made after decoding, with oc-mirror's messages: duplicate catalogs, packages,
-//! channels and release channels, semantic versions, mixed version filters, target names and
-//! `blockedImages` regular expressions. A [`Locator`] finds the offending value in the text so
-//! that each problem carries a line and column.
+//! channels and release channels, semantic versions, mixed version filters, target names,
+//! `blockedImages` regular expressions, helm repositories and image paths. A [`Locator`] finds
+//! the offending value in the text so that each problem carries a line and column.
 
 use super::Problem;
 use super::schema::{AdditionalImage, Helm, NamedImage, Operator, Package, Platform};
@@ -260,14 +260,19 @@ pub(super) fn validate_helm(helm: &Helm, locator: &Locator, problems: &mut Vec<P
             ));
         }
     }
-    for local in &helm.local {
-        match local.path.as_deref().map(str::trim) {
-            None | Some("") => problems.push(locator.problem(
-                "name",
-                &local.name,
-                format!("helm local chart {}: path is required", local.name),
-            )),
-            Some(_) => {}
+    for local in helm.local.iter().filter(|l| l.path.as_deref().is_none_or(|p| p.trim().is_empty())) {
+        problems.push(locator.problem(
+            "name",
+            &local.name,
+            format!("helm local chart {}: path is required", local.name),
+        ));
+    }
+    // Checked here so that a bad path is refused with its line before anything is fetched.
+    for chart in helm.repositories.iter().flat_map(|r| &r.charts).chain(&helm.local) {
+        for path in &chart.image_paths {
+            if let Err(e) = crate::mirror::helm::images::parse_path(path) {
+                problems.push(locator.problem("", path, format!("helm chart {}: {e}", chart.name)));
+            }
         }
     }
 }
@@ -334,12 +339,18 @@ impl<'a> Locator<'a> {
         Locator { text }
     }
 
-    /// The `nth` (1-based) line holding `key: value`, with the column of the value.
+    /// The `nth` (1-based) line holding `key: value` (with an empty `key`, the list item
+    /// `- value`), with the column of the value.
     fn find(&self, key: &str, value: &str, nth: usize) -> Option<(usize, usize)> {
         let mut seen = 0;
         for (i, line) in self.text.lines().enumerate() {
             let trimmed = line.trim_start().trim_start_matches("- ").trim_start();
-            let Some(rest) = trimmed.strip_prefix(key).and_then(|r| r.strip_prefix(':')) else { continue };
+            let rest = if key.is_empty() {
+                line.trim_start().strip_prefix('-')
+            } else {
+                trimmed.strip_prefix(key).and_then(|r| r.strip_prefix(':'))
+            };
+            let Some(rest) = rest else { continue };
             let raw = rest.split(" #").next().unwrap_or_default().trim();
             let unquoted = raw.trim_matches(|c| c == '"' || c == '\'');
             if unquoted == value {

@@ -296,28 +296,11 @@ async fn fetch_original(
             let mut outcomes: Vec<ImageOutcome> = engine.copy_all(std::slice::from_ref(&entry)).await;
             match outcomes.pop().map(|o| o.result) {
                 Some(Ok(digest)) => Ok(digest),
-                Some(Err(e)) => Err(Error::Fetch { catalog: name.to_string(), message: error_chain(&e) }),
+                Some(Err(e)) => Err(Error::Fetch { catalog: name.to_string(), message: super::error_chain(&e) }),
                 None => Err(Error::Fetch { catalog: name.to_string(), message: "not copied".into() }),
             }
         }
     }
-}
-
-/// An error and its causes on one line, each said once.
-#[must_use]
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    use std::fmt::Write as _;
-    let mut chain = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        // Errors that print their source (`{path}: {source}`) are not repeated.
-        let text = s.to_string();
-        if !chain.contains(&text) {
-            let _ = write!(chain, ": {text}");
-        }
-        source = s.source();
-    }
-    chain
 }
 
 /// How [`plan_bundles`] names a bundle image in `needed_by` (`bundle image of bundle B of package P`).

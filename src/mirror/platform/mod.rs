@@ -352,7 +352,7 @@ async fn payloads_in_cache(wanted: &[Wanted], context: &Context<'_>) -> Result<V
                     let release = w.image.to_string();
                     match outcomes.iter().find(|o| o.plan.origin == w.image).map(|o| &o.result) {
                         Some(Ok(digest)) => Ok(digest.clone()),
-                        Some(Err(e)) => Err(Error::Release { release, message: super::operators::error_chain(e) }),
+                        Some(Err(e)) => Err(Error::Release { release, message: super::error_chain(e) }),
                         None => Err(Error::Release { release, message: "not copied".into() }),
                     }
                 })
@@ -538,7 +538,7 @@ async fn graph_image(context: &Context<'_>) -> Result<ImageRef, Error> {
             let base_digest = match engine.copy_all(std::slice::from_ref(&plan)).await.pop().map(|o| o.result) {
                 Some(Ok(d)) => d,
                 Some(Err(e)) => {
-                    return Err(Error::GraphImage(format!("base image {base}: {}", super::operators::error_chain(&e))));
+                    return Err(Error::GraphImage(format!("base image {base}: {}", super::error_chain(&e))));
                 }
                 None => return Err(Error::GraphImage(format!("base image {base}: not copied"))),
             };
