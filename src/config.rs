@@ -345,7 +345,7 @@ impl Config {
         if !(60..=86400).contains(&self.auth.token_ttl_seconds) {
             problems.push(format!("auth.token_ttl_seconds: {} is outside 60..86400", self.auth.token_ttl_seconds));
         }
-        if self.auth.enabled && self.auth.init_user.parse::<crate::account::UserName>().is_err() {
+        if self.auth.enabled && self.auth.init_user.parse::<crate::accounts::UserName>().is_err() {
             problems.push(format!("auth.init_user: {:?} is not a valid user name", self.auth.init_user));
         }
         if !self.insecure_http && (self.tls.cert.as_os_str().is_empty() || self.tls.key.as_os_str().is_empty()) {

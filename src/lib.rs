@@ -4,7 +4,6 @@
 //! Calls go one way: `cli` → `serve`/`registry` → `store` → `reference`/`manifest`.
 //! See ARCHITECTURE.md in the shared docs and the README for the shape and the invariants.
 
-pub mod account;
 pub mod accounts;
 pub mod auth;
 pub mod cli;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 
-use crate::account::{Action, Role, Secret, UserName};
+use crate::accounts::{Action, Role, Secret, UserName};
 use crate::store::{self, Store};
 use limiter::{Key, Limiter};
 use scope::{Resource, Scope};

@@ -3,7 +3,7 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
-use crate::account::Secret;
+use crate::accounts::Secret;
 
 /// Hashes a secret with argon2id (the crate's default parameters: 19 MiB, 2 passes).
 ///

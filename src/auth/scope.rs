@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::account::Action;
+use crate::accounts::Action;
 use crate::reference::RepoName;
 
 /// What a grant or a need applies to.

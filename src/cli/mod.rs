@@ -140,7 +140,7 @@ pub fn run() -> anyhow::Result<()> {
             data_dir: args.data_dir,
             insecure_http: args.insecure_http,
         }),
-        Command::User(args) => crate::accounts::run(&args),
+        Command::User(args) => crate::accounts::admin::run(&args),
         Command::Gc(args) => crate::operate::gc(&args),
         Command::Status(args) => crate::operate::status(&args),
         Command::Fsck(args) => crate::operate::fsck(&args),

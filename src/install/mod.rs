@@ -27,7 +27,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::account::UserName;
+use crate::accounts::UserName;
 use crate::cli::install::{CommonArgs, InstallArgs, PathArgs, ServeTargetArgs, TargetArgs, UninstallArgs, UpgradeArgs};
 use layout::{Layout, Scope};
 use target::{QuayHostname, Target};

@@ -13,7 +13,7 @@ use super::system::{self, Host};
 use super::target::QuayHostname;
 use super::undo::Undo;
 use super::{certs, units};
-use crate::account::{Role, Secret, UserName};
+use crate::accounts::{Role, Secret, UserName};
 use crate::cli::install::InstallArgs;
 use crate::config::Config;
 use crate::store::Store;

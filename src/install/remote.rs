@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::Context;
 
-use crate::account::Secret;
+use crate::accounts::Secret;
 
 /// An ssh destination.
 #[derive(Debug, Clone)]

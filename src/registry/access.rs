@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, ErrorCode};
 use super::{Ctx, Route, headers};
-use crate::account::Action;
+use crate::accounts::Action;
 use crate::auth::scope::{Resource, Scope};
 use crate::auth::{Auth, Denial};
 use crate::reference::RepoName;

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{App, router};
-use crate::account::{Role, Secret};
+use crate::accounts::{Role, Secret};
 use crate::auth::{self, Auth, password};
 use crate::config::{Config, Storage};
 use crate::manifest::{OCI_INDEX, OCI_MANIFEST};

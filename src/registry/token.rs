@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::error::{ApiError, ErrorCode};
 use super::{App, Ctx, access};
-use crate::account::Secret;
+use crate::accounts::Secret;
 use crate::auth::scope::Scope;
 use crate::auth::{Auth, Credentials, Denial, Issued, Principal};
 

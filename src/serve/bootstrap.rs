@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use anyhow::Context;
 
-use crate::account::{Role, Secret, UserName};
+use crate::accounts::{Role, Secret, UserName};
 use crate::auth::password;
 use crate::config::Config;
 use crate::store::Store;

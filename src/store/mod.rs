@@ -19,7 +19,6 @@ pub mod listing;
 pub mod manifests;
 pub mod stats;
 pub mod upload;
-pub mod users;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -155,8 +154,8 @@ impl Store {
         self.policy
     }
 
-    /// The database handle, for tests that set up states (old timestamps) no API makes.
-    #[cfg(test)]
+    /// The database handle, for modules that keep their own tables (`accounts`) and for tests
+    /// that set up states (old timestamps) no API makes.
     pub(crate) fn db(&self) -> &Db {
         &self.db
     }
@@ -165,6 +164,23 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn blob_backend(&self) -> &dyn BlobStore {
         &*self.blobs
+    }
+
+    /// A server setting, created with `init` the first time it is asked for (atomically, so
+    /// concurrent first starts agree on one value).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn setting_or_init(&self, name: &'static str, init: Vec<u8>) -> Result<Vec<u8>> {
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+                    (name, init),
+                )?;
+                Ok(tx.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0))?)
+            })
+            .await
     }
 
     /// Whether the database answers a trivial query (for health checks).

@@ -3,8 +3,8 @@
 
 use rusqlite::OptionalExtension;
 
-use super::{Error, Result, Store, now};
-use crate::account::{Role, UserName};
+use super::{Role, UserName};
+use crate::store::{Error, Result, Store, now};
 
 /// An account row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl Store {
         robot: bool,
     ) -> Result<(), AccountError> {
         let n = name.clone();
-        self.db
+        self.db()
             .write(move |tx| {
                 let t = now();
                 let inserted = tx.execute(
@@ -93,7 +93,7 @@ impl Store {
         role: Option<Role>,
     ) -> Result<(), AccountError> {
         let n = name.clone();
-        self.db
+        self.db()
             .write(move |tx| {
                 let changed = tx.execute(
                     "UPDATE users SET password_hash = ?2, role = COALESCE(?3, role), updated_at = ?4 WHERE name = ?1",
@@ -110,7 +110,7 @@ impl Store {
     /// [`AccountError::Unknown`], [`AccountError::LastAdmin`] and database failures.
     pub async fn delete_user(&self, name: &UserName) -> Result<(), AccountError> {
         let n = name.clone();
-        self.db
+        self.db()
             .write(move |tx| {
                 let role: Option<String> =
                     tx.query_row("SELECT role FROM users WHERE name = ?1", [n.as_str()], |r| r.get(0)).optional()?;
@@ -131,7 +131,7 @@ impl Store {
     /// Database failures.
     pub async fn find_user(&self, name: &UserName) -> Result<Option<UserRecord>> {
         let n = name.clone();
-        self.db
+        self.db()
             .read(move |c| {
                 let row = c
                     .query_row(
@@ -150,28 +150,11 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
-        self.db
+        self.db()
             .read(|c| {
                 let mut stmt = c.prepare("SELECT name, password_hash, role, robot FROM users ORDER BY name")?;
                 let rows = stmt.query_map([], record)?.collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(rows.into_iter().filter_map(to_record).collect())
-            })
-            .await
-    }
-
-    /// A server setting, created with `init` the first time it is asked for (atomically, so
-    /// concurrent first starts agree on one value).
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn setting_or_init(&self, name: &'static str, init: Vec<u8>) -> Result<Vec<u8>> {
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-                    (name, init),
-                )?;
-                Ok(tx.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0))?)
             })
             .await
     }

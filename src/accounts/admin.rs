@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use anyhow::{Context, bail};
 use base64::Engine as _;
 
-use crate::account::{Role, Secret, UserName};
+use super::{Role, Secret, UserName};
 use crate::auth::password;
 use crate::cli::user::{UserArgs, UserCommand};
 use crate::config::Config;

@@ -1,10 +1,16 @@
-//! Account vocabulary shared by `store` (which keeps accounts) and `auth` (which checks them):
-//! user names, roles, actions and secrets.
+//! Accounts, in one place: the vocabulary shared by `auth` (which checks accounts) and the rest
+//! (user names, roles, actions, secrets), the rows kept in the database, and the `user` command.
+//!
+//! - [`store`]: accounts in `SQLite` (`impl Store`)
+//! - [`admin`]: `mirror-registry user`, account administration from the command line
 //!
 //! ```text
 //! user name := [a-z0-9]+ ([._-] [a-z0-9]+)*      2 to 255 characters
 //! password  := at least 8 characters, no whitespace
 //! ```
+
+pub mod admin;
+pub mod store;
 
 use std::fmt;
 use std::str::FromStr;
