@@ -5,6 +5,13 @@
 //! listen: 127.0.0.1:5000          # address of the registry listener
 //! log_level: info                 # error | warn | info | debug | trace (RUST_LOG overrides)
 //! insecure_http: false            # plain HTTP (loopback tests, TLS-terminating proxies)
+//! http:
+//!   public_host: registry.example:8443   # host[:port] clients use: token realm, Location headers
+//!                                       # (default: the request's Host, when it is a valid host)
+//!   trusted_proxies: [10.0.0.5, 10.1.0.0/16]   # X-Forwarded-Host/-Proto believed only from these
+//!   header_read_timeout: 10s      # a client must send a request's headers within this time
+//!   idle_timeout: 2m              # a connection with no traffic for this long is closed
+//!   max_connections_per_client: 256   # concurrent connections per client address (0 = no cap)
 //! tls:
 //!   cert: /srv/quay-config/ssl.cert   # leaf then intermediates, PEM
 //!   key: /srv/quay-config/ssl.key
@@ -49,6 +56,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::duration::HumanDuration;
+use crate::ip_range::IpRange;
 
 /// Directory used by `serve` when neither `--config` nor `--data-dir` says otherwise.
 pub const DEFAULT_DATA_DIR: &str = "mirror-registry-data";
@@ -63,6 +71,8 @@ pub struct Config {
     pub log_level: String,
     /// Serve plain HTTP.
     pub insecure_http: bool,
+    /// How the listener names itself and treats clients and proxies.
+    pub http: Http,
     /// The server certificate.
     pub tls: Tls,
     /// Accounts and tokens.
@@ -75,6 +85,34 @@ pub struct Config {
     pub manifests: ManifestPolicy,
     /// Garbage collection and retention.
     pub gc: Gc,
+}
+
+/// `http:` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    /// `host[:port]` clients reach the registry at, for the token realm and `Location` headers.
+    pub public_host: Option<String>,
+    /// Peers whose `X-Forwarded-Host` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<IpRange>,
+    /// Time a client has to send a request's headers.
+    pub header_read_timeout: HumanDuration,
+    /// A connection with no traffic in either direction for this long is closed.
+    pub idle_timeout: HumanDuration,
+    /// Connections one client address may hold at once; 0 means no cap.
+    pub max_connections_per_client: u32,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            public_host: None,
+            trusted_proxies: Vec::new(),
+            header_read_timeout: HumanDuration(Duration::from_secs(10)),
+            idle_timeout: HumanDuration(Duration::from_mins(2)),
+            max_connections_per_client: 256,
+        }
+    }
 }
 
 /// `gc:` section.
@@ -214,6 +252,7 @@ impl Default for Config {
             listen: "127.0.0.1:5000".into(),
             log_level: "info".into(),
             insecure_http: false,
+            http: Http::default(),
             tls: Tls::default(),
             auth: Auth::default(),
             storage: Storage::default(),
@@ -341,6 +380,12 @@ impl Config {
                 "limits.max_manifest_bytes: {} is outside 1 KiB..64 MiB",
                 self.limits.max_manifest_bytes
             ));
+        }
+        if let Some(host) = self.http.public_host.as_deref().filter(|h| !crate::reference::image::is_valid_host(h)) {
+            problems.push(format!("http.public_host: {host:?} is not a host[:port] like registry.example:8443"));
+        }
+        if self.http.header_read_timeout.0.is_zero() || self.http.idle_timeout.0.is_zero() {
+            problems.push("http.header_read_timeout, http.idle_timeout: must be longer than 0s".into());
         }
         if !(60..=86400).contains(&self.auth.token_ttl_seconds) {
             problems.push(format!("auth.token_ttl_seconds: {} is outside 60..86400", self.auth.token_ttl_seconds));

@@ -11,6 +11,7 @@ pub mod config;
 pub mod duration;
 pub mod gc;
 pub mod install;
+pub mod ip_range;
 pub mod manifest;
 pub mod metrics;
 pub mod mirror;

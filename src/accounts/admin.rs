@@ -1,12 +1,14 @@
 //! `mirror-registry user`: account administration on the database a config points at. Works
-//! while the server runs (same SQLite file, WAL); a running server sees changes within a minute
-//! (its cache of verified passwords) and at once for tokens of deleted or demoted accounts.
+//! while the server runs (same SQLite file, WAL): the server reads the account on every request,
+//! so a change of role, grants or password, or a deletion, applies to the very next request, and
+//! tokens issued before a password or role change stop working.
 
 use std::io::{BufRead, Write};
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
 
+use super::grants::{Grant, Level, Pattern};
 use super::{Role, Secret, UserName};
 use crate::auth::password;
 use crate::cli::user::{UserArgs, UserCommand};
@@ -54,11 +56,29 @@ async fn run_async(config: &Config, command: &UserCommand) -> anyhow::Result<()>
             let name: UserName = name.parse()?;
             let role = role.as_deref().map(str::parse::<Role>).transpose()?;
             let (secret, generated) = password_from(*password_stdin)?;
-            store.update_user(&name, hash(&secret)?, role).await?;
+            store.update_user(&name, Some(hash(&secret)?), role).await?;
             writeln!(out, "password of {name} changed")?;
             if generated {
                 writeln!(out, "password: {} (shown once)", secret.expose())?;
             }
+        }
+        UserCommand::Role { name, role } => {
+            let name: UserName = name.parse()?;
+            let role: Role = role.parse()?;
+            store.update_user(&name, None, Some(role)).await?;
+            writeln!(out, "role of {name} is now {role}")?;
+        }
+        UserCommand::Grant { name, level, pattern } => {
+            let name: UserName = name.parse()?;
+            let grant = Grant { pattern: pattern.parse()?, level: level.parse::<Level>()? };
+            store.grant(&name, grant.clone()).await?;
+            writeln!(out, "granted {} on {} to {name}", grant.level, grant.pattern)?;
+        }
+        UserCommand::Revoke { name, pattern } => {
+            let name: UserName = name.parse()?;
+            let pattern: Pattern = pattern.parse()?;
+            store.revoke(&name, &pattern).await?;
+            writeln!(out, "revoked {name}'s grant on {pattern}")?;
         }
         UserCommand::Del { name } => {
             let name: UserName = name.parse()?;
@@ -66,14 +86,16 @@ async fn run_async(config: &Config, command: &UserCommand) -> anyhow::Result<()>
             writeln!(out, "deleted user {name}")?;
         }
         UserCommand::List => {
-            writeln!(out, "{:<32} {:<6} KIND", "NAME", "ROLE")?;
+            writeln!(out, "{:<32} {:<6} {:<6} GRANTS", "NAME", "ROLE", "KIND")?;
             for u in store.list_users().await? {
+                let grants: Vec<String> = u.grants.iter().map(|g| format!("{}:{}", g.pattern, g.level)).collect();
                 writeln!(
                     out,
-                    "{:<32} {:<6} {}",
+                    "{:<32} {:<6} {:<6} {}",
                     u.name.as_str(),
                     u.role.as_str(),
-                    if u.robot { "robot" } else { "user" }
+                    if u.robot { "robot" } else { "user" },
+                    if grants.is_empty() { "-".to_string() } else { grants.join(" ") }
                 )?;
             }
         }
@@ -86,7 +108,7 @@ async fn run_async(config: &Config, command: &UserCommand) -> anyhow::Result<()>
                     bail!("{name} is a user, not a robot; use `user passwd`");
                 }
                 let role = parse_role(role.as_deref(), existing.role)?;
-                store.update_user(&name, hash(&token)?, Some(role)).await?;
+                store.update_user(&name, Some(hash(&token)?), Some(role)).await?;
                 role
             } else {
                 let role = parse_role(role.as_deref(), Role::Pull)?;

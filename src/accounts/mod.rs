@@ -1,8 +1,14 @@
 //! Accounts, in one place: the vocabulary shared by `auth` (which checks accounts) and the rest
 //! (user names, roles, actions, secrets), the rows kept in the database, and the `user` command.
 //!
-//! - [`store`]: accounts in `SQLite` (`impl Store`)
+//! - [`grants`]: namespace-scoped grants (`team-a/*` → push) and what an account may do where
+//! - [`store`]: accounts and grants in `SQLite` (`impl Store`)
 //! - [`admin`]: `mirror-registry user`, account administration from the command line
+//!
+//! An account has a registry-wide [`Role`] and any number of namespace [`grants::Grant`]s; what
+//! it may do on a repository is the union of both ([`grants::Permissions`]). Every change of its
+//! password or role bumps its credential generation, and tokens carry `(id, generation)`, so a
+//! change (or a deletion, or a new account under the same name) voids every token issued before.
 //!
 //! ```text
 //! user name := [a-z0-9]+ ([._-] [a-z0-9]+)*      2 to 255 characters
@@ -10,6 +16,7 @@
 //! ```
 
 pub mod admin;
+pub mod grants;
 pub mod store;
 
 use std::fmt;
@@ -25,8 +32,14 @@ pub enum Error {
     #[error("invalid password: it must have at least 8 characters and no whitespace")]
     Password,
     /// Unknown role name.
-    #[error("unknown role {0:?}: use admin, push or pull")]
+    #[error("unknown role {0:?}: use admin, push, pull or none")]
     Role(String),
+    /// Unknown grant level.
+    #[error("unknown grant level {0:?}: use admin, push or pull")]
+    Level(String),
+    /// A grant pattern outside the grammar.
+    #[error("invalid repository pattern {0:?}: use a repository name, a namespace ending in '/*' (team-a/*), or '*'")]
+    Pattern(String),
 }
 
 /// A validated user (or robot) name.
@@ -116,6 +129,8 @@ pub enum Role {
     Push,
     /// Read only.
     Pull,
+    /// Nothing registry-wide: only what the account's namespace grants give.
+    None,
 }
 
 impl Role {
@@ -126,15 +141,17 @@ impl Role {
             Role::Admin => "admin",
             Role::Push => "push",
             Role::Pull => "pull",
+            Role::None => "none",
         }
     }
 
-    /// Whether the role allows `action`.
+    /// Whether the role allows `action` on every repository.
     #[must_use]
     pub fn allows(self, action: Action) -> bool {
         match self {
             Role::Admin | Role::Push => true,
             Role::Pull => matches!(action, Action::Pull | Action::Catalog),
+            Role::None => false,
         }
     }
 }
@@ -146,6 +163,7 @@ impl FromStr for Role {
             "admin" => Ok(Role::Admin),
             "push" => Ok(Role::Push),
             "pull" => Ok(Role::Pull),
+            "none" => Ok(Role::None),
             _ => Err(Error::Role(s.to_string())),
         }
     }
@@ -222,7 +240,11 @@ mod tests {
         );
         assert!(Role::Push.allows(Action::Push) && Role::Push.allows(Action::Delete));
         assert!(Role::Admin.allows(Action::Catalog));
+        for a in [Action::Pull, Action::Push, Action::Delete, Action::Catalog] {
+            assert!(!Role::None.allows(a), "none allows nothing registry-wide: {a:?}");
+        }
         assert_eq!("push".parse::<Role>(), Ok(Role::Push));
+        assert_eq!("none".parse::<Role>(), Ok(Role::None));
         assert!("root".parse::<Role>().is_err());
     }
 }

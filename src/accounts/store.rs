@@ -1,22 +1,38 @@
-//! Accounts and server settings in SQLite. Hashing and checking passwords is `auth`'s job;
-//! this module only keeps the rows.
+//! Accounts and their grants in `SQLite`. Hashing and checking passwords is `auth`'s job; this
+//! module keeps the rows and the rules that span rows (the last admin stays, every credential or
+//! role change bumps the generation).
 
-use rusqlite::OptionalExtension;
+use rusqlite::{Connection, OptionalExtension};
 
+use super::grants::{Grant, Pattern, Permissions};
 use super::{Role, UserName};
 use crate::store::{Error, Result, Store, now};
 
-/// An account row.
+/// An account as stored, with its grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRecord {
+pub struct Account {
+    /// Never reused, even after the account is deleted.
+    pub id: i64,
     /// Its name.
     pub name: UserName,
     /// Its argon2id PHC hash.
     pub password_hash: String,
-    /// What it may do.
+    /// What it may do everywhere.
     pub role: Role,
     /// Whether it is a robot (token for pull secrets) rather than a person.
     pub robot: bool,
+    /// Bumped by every password or role change; tokens carry the generation they were issued in.
+    pub generation: i64,
+    /// Namespace grants, by pattern.
+    pub grants: Vec<Grant>,
+}
+
+impl Account {
+    /// What the account may do where.
+    #[must_use]
+    pub fn permissions(&self) -> Permissions {
+        Permissions { role: self.role, grants: self.grants.clone() }
+    }
 }
 
 /// Why an account change was refused.
@@ -28,9 +44,12 @@ pub enum AccountError {
     /// Changing a name that does not exist.
     #[error("user {0} does not exist")]
     Unknown(UserName),
-    /// Deleting the last administrator would lock everyone out.
-    #[error("user {0} is the last admin; create another admin first")]
+    /// Deleting or demoting the last administrator would lock everyone out.
+    #[error("user {0} is the last admin; make another admin first")]
     LastAdmin(UserName),
+    /// Revoking a grant the account does not have.
+    #[error("user {0} has no grant on {1}")]
+    NoGrant(UserName, Pattern),
     /// Any store failure.
     #[error(transparent)]
     Store(#[from] Error),
@@ -48,16 +67,47 @@ impl From<tokio::task::JoinError> for AccountError {
     }
 }
 
-fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, bool)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+const COLUMNS: &str = "id, name, password_hash, role, robot, generation";
+
+/// Reads accounts matching `filter` (a `WHERE` clause over `users`) with their grants. Rows that
+/// no longer parse (edited by hand) are skipped rather than failing every login.
+fn accounts(c: &Connection, filter: &str, param: &dyn rusqlite::ToSql) -> rusqlite::Result<Vec<Account>> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE {filter} ORDER BY name"))?;
+    let rows = stmt
+        .query_map([param], |r| {
+            Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?, r.get(5)?))
+        })?
+        .collect::<rusqlite::Result<Vec<(i64, String, String, String, bool, i64)>>>()?;
+    let mut grants = c.prepare_cached("SELECT pattern, level FROM grants WHERE user_id = ?1 ORDER BY pattern")?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, name, password_hash, role, robot, generation) in rows {
+        let (Ok(name), Ok(role)) = (name.parse(), role.parse()) else { continue };
+        let grants = grants
+            .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .filter_map(|g| {
+                let (pattern, level) = g.ok()?;
+                Some(Grant { pattern: pattern.parse().ok()?, level: level.parse().ok()? })
+            })
+            .collect();
+        out.push(Account { id, name, password_hash, role, robot, generation, grants });
+    }
+    Ok(out)
 }
 
-fn to_record((name, password_hash, role, robot): (String, String, String, bool)) -> Option<UserRecord> {
-    Some(UserRecord { name: name.parse().ok()?, password_hash, role: role.parse().ok()?, robot })
+/// The id and role of `name`, inside a write.
+fn id_and_role(tx: &Connection, name: &UserName) -> Result<(i64, String), AccountError> {
+    tx.query_row("SELECT id, role FROM users WHERE name = ?1", [name.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| AccountError::Unknown(name.clone()))
+}
+
+fn is_last_admin(tx: &Connection, role: &str) -> rusqlite::Result<bool> {
+    let admins: i64 = tx.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| r.get(0))?;
+    Ok(role == "admin" && admins <= 1)
 }
 
 impl Store {
-    /// Creates an account.
+    /// Creates an account; returns its id.
     ///
     /// # Errors
     /// [`AccountError::Exists`] and database failures.
@@ -67,7 +117,7 @@ impl Store {
         password_hash: String,
         role: Role,
         robot: bool,
-    ) -> Result<(), AccountError> {
+    ) -> Result<i64, AccountError> {
         let n = name.clone();
         self.db()
             .write(move |tx| {
@@ -77,34 +127,41 @@ impl Store {
                      ON CONFLICT(name) DO NOTHING",
                     (n.as_str(), password_hash, role.as_str(), robot, t),
                 )?;
-                if inserted == 0 { Err(AccountError::Exists(n)) } else { Ok(()) }
+                if inserted == 0 { Err(AccountError::Exists(n)) } else { Ok(tx.last_insert_rowid()) }
             })
             .await
     }
 
-    /// Replaces an account's password hash (and, when given, its role).
+    /// Replaces an account's password hash and/or role, bumping its generation so that every
+    /// token issued before stops working. Demoting the last admin is refused.
     ///
     /// # Errors
-    /// [`AccountError::Unknown`] and database failures.
+    /// [`AccountError::Unknown`], [`AccountError::LastAdmin`] and database failures.
     pub async fn update_user(
         &self,
         name: &UserName,
-        password_hash: String,
+        password_hash: Option<String>,
         role: Option<Role>,
     ) -> Result<(), AccountError> {
         let n = name.clone();
         self.db()
             .write(move |tx| {
-                let changed = tx.execute(
-                    "UPDATE users SET password_hash = ?2, role = COALESCE(?3, role), updated_at = ?4 WHERE name = ?1",
-                    (n.as_str(), password_hash, role.map(Role::as_str), now()),
+                let (id, current) = id_and_role(tx, &n)?;
+                if role.is_some_and(|r| r != Role::Admin) && is_last_admin(tx, &current)? {
+                    return Err(AccountError::LastAdmin(n));
+                }
+                tx.execute(
+                    "UPDATE users SET password_hash = COALESCE(?2, password_hash), role = COALESCE(?3, role),
+                            generation = generation + 1, updated_at = ?4
+                      WHERE id = ?1",
+                    (id, password_hash, role.map(Role::as_str), now()),
                 )?;
-                if changed == 0 { Err(AccountError::Unknown(n)) } else { Ok(()) }
+                Ok(())
             })
             .await
     }
 
-    /// Deletes an account, refusing to delete the last administrator.
+    /// Deletes an account and its grants, refusing to delete the last administrator.
     ///
     /// # Errors
     /// [`AccountError::Unknown`], [`AccountError::LastAdmin`] and database failures.
@@ -112,50 +169,126 @@ impl Store {
         let n = name.clone();
         self.db()
             .write(move |tx| {
-                let role: Option<String> =
-                    tx.query_row("SELECT role FROM users WHERE name = ?1", [n.as_str()], |r| r.get(0)).optional()?;
-                let Some(role) = role else { return Err(AccountError::Unknown(n)) };
-                let admins: i64 = tx.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| r.get(0))?;
-                if role == "admin" && admins <= 1 {
+                let (id, role) = id_and_role(tx, &n)?;
+                if is_last_admin(tx, &role)? {
                     return Err(AccountError::LastAdmin(n));
                 }
-                tx.execute("DELETE FROM users WHERE name = ?1", [n.as_str()])?;
+                tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
                 Ok(())
             })
             .await
     }
 
-    /// One account, if it exists.
+    /// Grants `grant.level` on `grant.pattern` (replacing an earlier level on the same pattern).
+    ///
+    /// # Errors
+    /// [`AccountError::Unknown`] and database failures.
+    pub async fn grant(&self, name: &UserName, grant: Grant) -> Result<(), AccountError> {
+        let n = name.clone();
+        self.db()
+            .write(move |tx| {
+                let (id, _) = id_and_role(tx, &n)?;
+                tx.execute(
+                    "INSERT INTO grants (user_id, pattern, level, created_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (user_id, pattern) DO UPDATE SET level = excluded.level",
+                    (id, grant.pattern.as_str(), grant.level.as_str(), now()),
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Removes the grant on `pattern`. Takes effect on the next request: every request is checked
+    /// against the grants as they are then.
+    ///
+    /// # Errors
+    /// [`AccountError::Unknown`], [`AccountError::NoGrant`] and database failures.
+    pub async fn revoke(&self, name: &UserName, pattern: &Pattern) -> Result<(), AccountError> {
+        let (n, p) = (name.clone(), pattern.clone());
+        self.db()
+            .write(move |tx| {
+                let (id, _) = id_and_role(tx, &n)?;
+                let removed = tx.execute("DELETE FROM grants WHERE user_id = ?1 AND pattern = ?2", (id, p.as_str()))?;
+                if removed == 0 { Err(AccountError::NoGrant(n, p)) } else { Ok(()) }
+            })
+            .await
+    }
+
+    /// One account by name, if it exists.
     ///
     /// # Errors
     /// Database failures.
-    pub async fn find_user(&self, name: &UserName) -> Result<Option<UserRecord>> {
+    pub async fn find_user(&self, name: &UserName) -> Result<Option<Account>> {
         let n = name.clone();
-        self.db()
-            .read(move |c| {
-                let row = c
-                    .query_row(
-                        "SELECT name, password_hash, role, robot FROM users WHERE name = ?1",
-                        [n.as_str()],
-                        record,
-                    )
-                    .optional()?;
-                Ok(row.and_then(to_record))
-            })
-            .await
+        self.db().read(move |c| Ok(accounts(c, "name = ?1", &n.as_str())?.pop())).await
+    }
+
+    /// One account by id, if it still exists.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn find_user_by_id(&self, id: i64) -> Result<Option<Account>> {
+        self.db().read(move |c| Ok(accounts(c, "id = ?1", &id)?.pop())).await
     }
 
     /// Every account, by name.
     ///
     /// # Errors
     /// Database failures.
-    pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
-        self.db()
-            .read(|c| {
-                let mut stmt = c.prepare("SELECT name, password_hash, role, robot FROM users ORDER BY name")?;
-                let rows = stmt.query_map([], record)?.collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows.into_iter().filter_map(to_record).collect())
-            })
-            .await
+    pub async fn list_users(&self) -> Result<Vec<Account>> {
+        self.db().read(|c| Ok(accounts(c, "?1 = ?1", &0)?)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::grants::Level;
+    use crate::config::{Config, Storage};
+
+    fn name(s: &str) -> UserName {
+        s.parse().expect("name")
+    }
+
+    #[tokio::test]
+    async fn ids_are_never_reused_and_changes_bump_the_generation() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&Config { storage: Storage::under(dir.path()), ..Config::default() }).expect("store");
+        store.create_user(&name("root"), "h".into(), Role::Admin, false).await.expect("admin");
+        let first = store.create_user(&name("alice"), "h1".into(), Role::Push, false).await.expect("alice");
+        let a = store.find_user(&name("alice")).await.expect("read").expect("exists");
+        assert_eq!((a.id, a.generation), (first, 1));
+
+        store.update_user(&name("alice"), None, Some(Role::Pull)).await.expect("demote");
+        let a = store.find_user_by_id(first).await.expect("read").expect("exists");
+        assert_eq!((a.role, a.generation, a.password_hash.as_str()), (Role::Pull, 2, "h1"), "role change bumps");
+
+        store.delete_user(&name("alice")).await.expect("delete");
+        let second = store.create_user(&name("alice"), "h2".into(), Role::Push, false).await.expect("again");
+        assert!(second > first, "a new alice is another account");
+        assert!(store.find_user_by_id(first).await.expect("read").is_none());
+
+        let err = store.update_user(&name("root"), None, Some(Role::Pull)).await.expect_err("last admin");
+        assert!(matches!(err, AccountError::LastAdmin(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn grants_are_kept_replaced_revoked_and_die_with_the_account() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&Config { storage: Storage::under(dir.path()), ..Config::default() }).expect("store");
+        store.create_user(&name("bob"), "h".into(), Role::None, false).await.expect("bob");
+        let team: Pattern = "team-a/*".parse().expect("pattern");
+        store.grant(&name("bob"), Grant { pattern: team.clone(), level: Level::Pull }).await.expect("grant");
+        store.grant(&name("bob"), Grant { pattern: team.clone(), level: Level::Push }).await.expect("regrant");
+        let bob = store.find_user(&name("bob")).await.expect("read").expect("bob");
+        assert_eq!(bob.grants, vec![Grant { pattern: team.clone(), level: Level::Push }]);
+        store.revoke(&name("bob"), &team).await.expect("revoke");
+        let err = store.revoke(&name("bob"), &team).await.expect_err("nothing left");
+        assert!(matches!(err, AccountError::NoGrant(..)), "{err}");
+        store.grant(&name("bob"), Grant { pattern: team, level: Level::Pull }).await.expect("grant");
+        store.delete_user(&name("bob")).await.expect("delete");
+        store.create_user(&name("bob"), "h".into(), Role::None, false).await.expect("bob again");
+        let bob = store.find_user(&name("bob")).await.expect("read").expect("bob");
+        assert!(bob.grants.is_empty(), "grants went with the old account");
     }
 }

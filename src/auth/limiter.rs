@@ -1,11 +1,18 @@
 //! Back-off for failed logins, per client address and per user name: the first few failures are
 //! free (typos), then each failure doubles the wait before the next attempt, and after
 //! [`LOCK_AFTER`] failures the key is locked for [`LOCK_FOR`]. A success clears both keys.
+//!
+//! The check and the count are one step: an attempt is admitted ([`Limiter::begin`]) only while
+//! its keys have room for it, counting the attempts still being verified. Beyond the free
+//! failures a key admits one attempt at a time, and others wait for its outcome; so parallel
+//! guesses get no more tries than sequential ones would.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 /// Failures allowed before any delay.
 pub const FREE_FAILURES: u32 = 3;
@@ -15,6 +22,8 @@ pub const LOCK_AFTER: u32 = 10;
 pub const LOCK_FOR: Duration = Duration::from_mins(5);
 /// Entries with no failure for this long are forgotten.
 const FORGET_AFTER: Duration = Duration::from_mins(15);
+/// Longest an attempt waits for earlier attempts on its keys before it is refused.
+const MAX_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 /// What a login attempt is counted against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -28,51 +37,153 @@ pub enum Key {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     failures: u32,
+    in_flight: u32,
     blocked_until: Instant,
     last_failure: Instant,
+}
+
+impl Entry {
+    fn new(now: Instant) -> Entry {
+        Entry { failures: 0, in_flight: 0, blocked_until: now, last_failure: now }
+    }
+
+    /// Attempts that may be verified at once: what is left of the free failures, at least one.
+    fn room(&self) -> u32 {
+        FREE_FAILURES.saturating_sub(self.failures).max(1)
+    }
 }
 
 /// The failed-login table.
 #[derive(Debug, Default)]
 pub struct Limiter {
     entries: Mutex<HashMap<Key, Entry>>,
+    finished: Notify,
+}
+
+enum Admission {
+    Go,
+    Busy,
+    Blocked(Duration),
+}
+
+/// An admitted attempt. Say how it ended with [`Attempt::succeed`] or [`Attempt::fail`]; dropped
+/// without either (the request was cancelled), it counts as neither.
+pub struct Attempt<'a> {
+    limiter: &'a Limiter,
+    keys: Vec<Key>,
+    open: bool,
 }
 
 impl Limiter {
-    /// `Err(wait)` when any key must still wait before another attempt.
+    /// Waits until `keys` have room for one more attempt, and takes it.
     ///
     /// # Errors
-    /// The longest remaining wait.
-    pub fn check(&self, keys: &[Key], now: Instant) -> Result<(), Duration> {
-        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let wait =
-            keys.iter().filter_map(|k| entries.get(k)).map(|e| e.blocked_until.saturating_duration_since(now)).max();
-        match wait {
-            Some(w) if !w.is_zero() => Err(w),
-            _ => Ok(()),
+    /// The remaining wait when a key is backing off or locked (or its queue is too long).
+    pub async fn begin(&self, keys: &[Key]) -> Result<Attempt<'_>, Duration> {
+        let started = Instant::now();
+        loop {
+            // Registered before the check, so a finish between the check and the wait is seen.
+            let finished = self.finished.notified();
+            match self.admit(keys, Instant::now()) {
+                Admission::Go => return Ok(Attempt { limiter: self, keys: keys.to_vec(), open: true }),
+                Admission::Blocked(wait) => return Err(wait),
+                Admission::Busy if started.elapsed() > MAX_QUEUE_WAIT => return Err(Duration::from_secs(1)),
+                Admission::Busy => {
+                    let _ = tokio::time::timeout(Duration::from_millis(200), finished).await;
+                }
+            }
         }
     }
 
-    /// Counts a failure against every key; returns the number of failures of the worst key.
-    pub fn fail(&self, keys: &[Key], now: Instant) -> u32 {
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries.retain(|_, e| now.saturating_duration_since(e.last_failure) < FORGET_AFTER);
-        let mut worst = 0;
-        for k in keys {
-            let e = entries.entry(k.clone()).or_insert(Entry { failures: 0, blocked_until: now, last_failure: now });
-            e.failures += 1;
-            e.last_failure = now;
-            e.blocked_until = now + delay(e.failures);
-            worst = worst.max(e.failures);
+    fn admit(&self, keys: &[Key], now: Instant) -> Admission {
+        let mut entries = self.lock();
+        let wait = keys
+            .iter()
+            .filter_map(|k| entries.get(k))
+            .map(|e| e.blocked_until.saturating_duration_since(now))
+            .max()
+            .unwrap_or_default();
+        if !wait.is_zero() {
+            return Admission::Blocked(wait);
         }
+        if keys.iter().filter_map(|k| entries.get(k)).any(|e| e.in_flight >= e.room()) {
+            return Admission::Busy;
+        }
+        for k in keys {
+            entries.entry(k.clone()).or_insert_with(|| Entry::new(now)).in_flight += 1;
+        }
+        Admission::Go
+    }
+
+    /// Clears the keys: the account's owner proved the password (by any path).
+    pub fn succeed(&self, keys: &[Key]) {
+        let mut entries = self.lock();
+        for k in keys {
+            if let Some(e) = entries.get_mut(k) {
+                e.failures = 0;
+                e.blocked_until = Instant::now();
+            }
+        }
+        entries.retain(|k, e| e.in_flight > 0 || !keys.contains(k));
+    }
+
+    fn finish(&self, keys: &[Key], failed: bool, now: Instant) -> u32 {
+        let mut worst = 0;
+        {
+            let mut entries = self.lock();
+            entries.retain(|_, e| e.in_flight > 0 || now.saturating_duration_since(e.last_failure) < FORGET_AFTER);
+            for k in keys {
+                let e = entries.entry(k.clone()).or_insert_with(|| Entry::new(now));
+                e.in_flight = e.in_flight.saturating_sub(1);
+                if failed {
+                    e.failures += 1;
+                    e.last_failure = now;
+                    e.blocked_until = now + delay(e.failures);
+                } else {
+                    e.failures = 0;
+                    e.blocked_until = now;
+                }
+                worst = worst.max(e.failures);
+            }
+            if !failed {
+                entries.retain(|k, e| e.in_flight > 0 || !keys.contains(k));
+            }
+        }
+        self.finished.notify_waiters();
         worst
     }
 
-    /// Clears the keys after a successful login.
-    pub fn succeed(&self, keys: &[Key]) {
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for k in keys {
-            entries.remove(k);
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Attempt<'_> {
+    /// The password was right: clears the keys.
+    pub fn succeed(mut self) {
+        self.open = false;
+        self.limiter.finish(&self.keys, false, Instant::now());
+    }
+
+    /// The password was wrong: counts a failure against every key; returns the failures of the
+    /// worst key.
+    pub fn fail(mut self) -> u32 {
+        self.open = false;
+        self.limiter.finish(&self.keys, true, Instant::now())
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let mut entries = self.limiter.lock();
+            for k in &self.keys {
+                if let Some(e) = entries.get_mut(k) {
+                    e.in_flight = e.in_flight.saturating_sub(1);
+                }
+            }
+            drop(entries);
+            self.limiter.finished.notify_waiters();
         }
     }
 }
@@ -93,26 +204,63 @@ pub fn delay(failures: u32) -> Duration {
 mod tests {
     use super::*;
 
-    #[test]
-    fn backoff_grows_then_locks_and_success_clears() {
+    fn keys() -> [Key; 2] {
+        [Key::User("init".into()), Key::Addr("127.0.0.1".parse().expect("ip"))]
+    }
+
+    #[tokio::test]
+    async fn backoff_grows_then_locks_and_success_clears() {
         let l = Limiter::default();
-        let keys = [Key::User("init".into()), Key::Addr("127.0.0.1".parse().expect("ip"))];
-        let t0 = Instant::now();
+        let keys = keys();
         for _ in 0..FREE_FAILURES {
-            l.fail(&keys, t0);
+            l.begin(&keys).await.expect("typos are free").fail();
         }
-        assert!(l.check(&keys, t0).is_ok(), "typos are free");
-        l.fail(&keys, t0);
-        assert_eq!(l.check(&keys, t0), Err(Duration::from_millis(500)));
-        assert!(l.check(&keys, t0 + Duration::from_millis(500)).is_ok());
-        l.fail(&keys, t0);
-        assert_eq!(l.check(&keys, t0), Err(Duration::from_secs(1)), "doubles");
-        for _ in 0..LOCK_AFTER {
-            l.fail(&keys, t0);
-        }
-        assert_eq!(l.check(&keys, t0), Err(LOCK_FOR), "locked");
-        assert!(l.check(&[Key::User("other".into())], t0).is_ok(), "other users unaffected");
+        l.begin(&keys).await.expect("fourth try allowed").fail();
+        let wait = l.begin(&keys).await.err().expect("backing off");
+        assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500), "{wait:?}");
+        tokio::time::sleep(Duration::from_millis(510)).await;
+        l.begin(&keys).await.expect("after the wait").fail();
+        let wait = l.begin(&keys).await.err().expect("doubles");
+        assert!(wait > Duration::from_millis(900), "{wait:?}");
+        assert!(l.begin(&[Key::User("other".into())]).await.is_ok(), "other users unaffected");
         l.succeed(&keys);
-        assert!(l.check(&keys, t0).is_ok());
+        l.begin(&keys).await.expect("a success clears").succeed();
+        assert!(l.lock().is_empty(), "nothing kept after a success");
+    }
+
+    #[tokio::test]
+    async fn parallel_attempts_get_no_more_tries_than_sequential_ones() {
+        let l = std::sync::Arc::new(Limiter::default());
+        let keys = keys();
+        let mut tasks = Vec::new();
+        for _ in 0..30 {
+            let (l, keys) = (l.clone(), keys.clone());
+            tasks.push(tokio::spawn(async move {
+                match l.begin(&keys).await {
+                    Ok(attempt) => {
+                        // A slow verification, as argon2 is.
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                        attempt.fail();
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }));
+        }
+        let mut evaluated = 0;
+        for t in tasks {
+            evaluated += u32::from(t.await.expect("task"));
+        }
+        assert_eq!(evaluated, FREE_FAILURES + 1, "then the key backs off");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_attempt_counts_as_nothing() {
+        let l = Limiter::default();
+        let keys = keys();
+        for _ in 0..5 {
+            drop(l.begin(&keys).await.expect("admitted"));
+        }
+        assert!(l.lock().values().all(|e| e.failures == 0 && e.in_flight == 0));
     }
 }

@@ -1,5 +1,5 @@
 //! Who is calling and what they may do: password checks (argon2id), Bearer tokens, scopes,
-//! roles, and back-off on failed logins.
+//! roles and grants, and back-off on failed logins.
 //!
 //! The registry asks one question per request: [`Auth::check`] with the credentials presented
 //! and the `(resource, action)` pairs the request needs. The answer is a [`Principal`] or a
@@ -19,15 +19,18 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 
-use crate::accounts::{Action, Role, Secret, UserName};
+use crate::accounts::grants::Permissions;
+use crate::accounts::store::Account;
+use crate::accounts::{Action, Secret, UserName};
+use crate::reference::RepoName;
 use crate::store::{self, Store};
 use limiter::{Key, Limiter};
 use scope::{Resource, Scope};
 use token::{Claims, TokenError};
 
 /// How long a successful password check is remembered, so that clients sending basic auth on
-/// every request do not pay for argon2 each time. Account changes made by `mirror-registry user`
-/// reach a running server within this time.
+/// every request do not pay for argon2 each time. The account is still read on every request, and
+/// a password or role change voids the remembered check at once (it names the generation).
 const VERIFIED_TTL: Duration = Duration::from_mins(1);
 /// Refresh tokens (identity tokens of `docker login`) last this long.
 const REFRESH_TTL_SECONDS: i64 = 90 * 24 * 3600;
@@ -57,25 +60,52 @@ pub enum Credentials {
     Bearer(String),
 }
 
-/// Who a request runs as.
+/// Who a request runs as, with what the account may do as it is now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     /// No credentials (only with anonymous pull).
     Anonymous,
     /// An account.
     User {
+        /// Its id (never reused).
+        id: i64,
         /// Its name.
         name: UserName,
-        /// Its role.
-        role: Role,
+        /// Its credential generation.
+        generation: i64,
+        /// Its role and grants.
+        permissions: Permissions,
     },
 }
 
 impl Principal {
-    fn allows(&self, action: Action, anonymous_pull: bool) -> bool {
+    fn of(account: Account) -> Principal {
+        let permissions = account.permissions();
+        Principal::User { id: account.id, name: account.name, generation: account.generation, permissions }
+    }
+
+    /// Whether this principal may do `action` on `resource` now.
+    #[must_use]
+    pub fn allows(&self, resource: &Resource, action: Action, anonymous_pull: bool) -> bool {
+        match (self, resource) {
+            (Principal::Anonymous, _) => anonymous_pull && matches!(action, Action::Pull | Action::Catalog),
+            (Principal::User { permissions, .. }, Resource::Registry) => permissions.may_list(),
+            (Principal::User { permissions, .. }, Resource::Repository(r)) => permissions.allows(r, action),
+        }
+    }
+
+    /// Whether `repo` appears in this principal's catalog.
+    #[must_use]
+    pub fn sees(&self, repo: &RepoName, anonymous_pull: bool) -> bool {
+        self.allows(&Resource::Repository(repo.clone()), Action::Pull, anonymous_pull)
+    }
+
+    /// Whether every repository is visible (the catalog needs no filtering).
+    #[must_use]
+    pub fn sees_everything(&self, anonymous_pull: bool) -> bool {
         match self {
-            Principal::Anonymous => anonymous_pull && matches!(action, Action::Pull | Action::Catalog),
-            Principal::User { role, .. } => role.allows(action),
+            Principal::Anonymous => anonymous_pull,
+            Principal::User { permissions, .. } => permissions.sees_everything(),
         }
     }
 
@@ -122,13 +152,16 @@ pub struct Issued {
     pub refresh_token: Option<String>,
 }
 
+/// A password check remembered: which account (id and generation) it proved.
+type Verified = HashMap<[u8; 32], (i64, i64, Instant)>;
+
 /// The authentication service. One per server.
 pub struct Auth {
     store: Store,
     key: Vec<u8>,
     settings: Settings,
     limiter: Limiter,
-    verified: Mutex<HashMap<[u8; 32], (Role, Instant)>>,
+    verified: Mutex<Verified>,
 }
 
 impl Auth {
@@ -176,24 +209,32 @@ impl Auth {
     }
 
     /// Checks a user name and password, with back-off on failures per client and per user.
+    /// Any success (remembered or verified now) clears the failures of both.
     ///
     /// # Errors
     /// [`Denial::RateLimited`] while backing off, [`Denial::Unauthenticated`] for a wrong name
     /// or password, [`Denial::Store`].
     pub async fn login(&self, client: IpAddr, user: &str, password: &Secret) -> Result<Principal, Denial> {
         let keys = [Key::Addr(client), Key::User(user.to_string())];
-        self.limiter.check(&keys, Instant::now()).map_err(Denial::RateLimited)?;
+        let name = user.parse::<UserName>().ok();
         let cache_key = self.cache_key(user, password);
-        let cached = self.verified_lock().get(&cache_key).filter(|(_, t)| t.elapsed() < VERIFIED_TTL).map(|(r, _)| *r);
-        if let (Some(role), Ok(name)) = (cached, user.parse::<UserName>()) {
-            return Ok(Principal::User { name, role });
+        // Proved within VERIFIED_TTL for this very account and generation: the password is right,
+        // so it skips argon2 and the back-off, and counts as a success.
+        let remembered = self.verified_lock().get(&cache_key).copied().filter(|(.., t)| t.elapsed() < VERIFIED_TTL);
+        if let (Some((id, generation, _)), Some(name)) = (remembered, &name)
+            && let Some(account) = self.store.find_user(name).await?
+            && (account.id, account.generation) == (id, generation)
+        {
+            self.limiter.succeed(&keys);
+            return Ok(Principal::of(account));
         }
-        let record = match user.parse::<UserName>() {
-            Ok(name) => self.store.find_user(&name).await?,
-            Err(_) => None,
+        let attempt = self.limiter.begin(&keys).await.map_err(Denial::RateLimited)?;
+        let account = match &name {
+            Some(name) => self.store.find_user(name).await?,
+            None => None,
         };
         let secret = password.clone();
-        let hash = record.as_ref().map(|r| r.password_hash.clone());
+        let hash = account.as_ref().map(|a| a.password_hash.clone());
         // argon2 costs ~20 ms of CPU: off the async workers. An unknown user is hashed against a
         // dummy so that timing does not reveal which names exist.
         let ok = tokio::task::spawn_blocking(move || {
@@ -206,21 +247,22 @@ impl Auth {
         })
         .await
         .map_err(store::Error::from)?;
-        match record {
-            Some(r) if ok => {
-                self.limiter.succeed(&keys);
-                self.verified_lock().insert(cache_key, (r.role, Instant::now()));
-                Ok(Principal::User { name: r.name, role: r.role })
+        match account {
+            Some(account) if ok => {
+                attempt.succeed();
+                self.verified_lock().insert(cache_key, (account.id, account.generation, Instant::now()));
+                Ok(Principal::of(account))
             }
             _ => {
-                let failures = self.limiter.fail(&keys, Instant::now());
+                let failures = attempt.fail();
                 tracing::warn!(user, %client, failures, "failed login");
                 Err(Denial::Unauthenticated("invalid user name or password"))
             }
         }
     }
 
-    /// Decides whether `credentials` may do every `(resource, action)` in `needs`.
+    /// Decides whether `credentials` may do every `(resource, action)` in `needs`, against the
+    /// account as it is now (its current role, grants and generation), whatever a token says.
     /// An empty `needs` (the `/v2/` check) still requires valid credentials.
     ///
     /// # Errors
@@ -232,9 +274,10 @@ impl Auth {
         needs: &[(Resource, Action)],
     ) -> Result<Principal, Denial> {
         let anonymous_pull = self.settings.anonymous_pull;
+        let allowed = |p: &Principal| needs.iter().all(|(r, a)| p.allows(r, *a, anonymous_pull));
         match credentials {
             Credentials::None => {
-                if !needs.is_empty() && needs.iter().all(|(_, a)| Principal::Anonymous.allows(*a, anonymous_pull)) {
+                if !needs.is_empty() && allowed(&Principal::Anonymous) {
                     Ok(Principal::Anonymous)
                 } else {
                     Err(Denial::Unauthenticated("credentials required"))
@@ -242,31 +285,31 @@ impl Auth {
             }
             Credentials::Basic { user, password } => {
                 let principal = self.login(client, &user, &password).await?;
-                if needs.iter().all(|(_, a)| principal.allows(*a, anonymous_pull)) {
-                    Ok(principal)
-                } else {
-                    Err(Denial::Forbidden)
-                }
+                if allowed(&principal) { Ok(principal) } else { Err(Denial::Forbidden) }
             }
             Credentials::Bearer(t) => {
                 let claims = self.verify_token(&t, "access")?;
-                if needs.iter().all(|(r, a)| scope::granted(&claims.access, r, *a)) {
-                    return self.principal_of(&claims).await;
-                }
-                // The token lacks a scope. If the account could get it, ask for a new token
-                // (401 with the scope in the challenge); if it never could, refuse (403).
                 let principal = self.principal_of(&claims).await?;
-                if principal == Principal::Anonymous || needs.iter().all(|(_, a)| principal.allows(*a, anonymous_pull))
-                {
-                    Err(Denial::Unauthenticated("token lacks the required scope"))
+                if !allowed(&principal) {
+                    // The account may not do this now, whatever the token says.
+                    return Err(if principal == Principal::Anonymous {
+                        Denial::Unauthenticated("credentials required")
+                    } else {
+                        Denial::Forbidden
+                    });
+                }
+                if needs.iter().all(|(r, a)| scope::granted(&claims.access, r, *a)) {
+                    Ok(principal)
                 } else {
-                    Err(Denial::Forbidden)
+                    // The account could do it but the token does not say so: ask for a new one.
+                    Err(Denial::Unauthenticated("token lacks the required scope"))
                 }
             }
         }
     }
 
-    /// Issues an access token for `scopes`, each narrowed to what `principal` may do.
+    /// Issues an access token for `scopes`, each narrowed to what `principal` may do, bound to
+    /// the account's id and credential generation.
     #[must_use]
     pub fn issue(&self, principal: &Principal, service: &str, scopes: &[Scope], with_refresh: bool) -> Issued {
         let now = store::now();
@@ -274,11 +317,19 @@ impl Auth {
         let access = scopes
             .iter()
             .map(|s| {
-                let actions =
-                    s.actions.iter().copied().filter(|a| principal.allows(*a, self.settings.anonymous_pull)).collect();
+                let actions = s
+                    .actions
+                    .iter()
+                    .copied()
+                    .filter(|a| principal.allows(&s.resource, *a, self.settings.anonymous_pull))
+                    .collect();
                 Scope { resource: s.resource.clone(), actions }.to_grant()
             })
             .collect();
+        let (uid, generation) = match principal {
+            Principal::Anonymous => (0, 0),
+            Principal::User { id, generation, .. } => (*id, *generation),
+        };
         let claims = Claims {
             iss: token::ISSUER.into(),
             sub: principal.name().to_string(),
@@ -289,6 +340,8 @@ impl Auth {
             jti: uuid::Uuid::new_v4().to_string(),
             access,
             kind: "access".into(),
+            uid,
+            generation,
         };
         let refresh_token = (with_refresh && *principal != Principal::Anonymous).then(|| {
             let refresh = Claims {
@@ -308,10 +361,10 @@ impl Auth {
         }
     }
 
-    /// The account a refresh token belongs to (which must still exist).
+    /// The account a refresh token belongs to (which must still exist, unchanged).
     ///
     /// # Errors
-    /// [`Denial::Unauthenticated`] for an invalid, expired or orphaned token.
+    /// [`Denial::Unauthenticated`] for an invalid, expired or revoked token.
     pub async fn redeem_refresh_token(&self, refresh_token: &str) -> Result<Principal, Denial> {
         let claims = self.verify_token(refresh_token, "refresh")?;
         self.principal_of(&claims).await
@@ -328,14 +381,19 @@ impl Auth {
         })
     }
 
+    /// The account a token was issued to, as it is now. A token names the account's id and
+    /// generation: a deleted account, a new account under the same name, or a password or role
+    /// change since the token was issued all void it.
     async fn principal_of(&self, claims: &Claims) -> Result<Principal, Denial> {
         if claims.sub.is_empty() {
             return Ok(Principal::Anonymous);
         }
-        let name: UserName = claims.sub.parse().map_err(|_| Denial::Unauthenticated("token subject invalid"))?;
-        // The account's current role, so that a deleted or demoted account loses access at once.
-        let record = self.store.find_user(&name).await?.ok_or(Denial::Unauthenticated("account no longer exists"))?;
-        Ok(Principal::User { name, role: record.role })
+        let account =
+            self.store.find_user_by_id(claims.uid).await?.ok_or(Denial::Unauthenticated("account no longer exists"))?;
+        if account.name.as_str() != claims.sub || account.generation != claims.generation {
+            return Err(Denial::Unauthenticated("token revoked: the account changed since it was issued"));
+        }
+        Ok(Principal::of(account))
     }
 
     fn cache_key(&self, user: &str, password: &Secret) -> [u8; 32] {
@@ -347,10 +405,10 @@ impl Auth {
         m.finalize().into_bytes().into()
     }
 
-    fn verified_lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Role, Instant)>> {
+    fn verified_lock(&self) -> std::sync::MutexGuard<'_, Verified> {
         let mut map = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() > 10_000 {
-            map.retain(|_, (_, t)| t.elapsed() < VERIFIED_TTL);
+            map.retain(|_, (.., t)| t.elapsed() < VERIFIED_TTL);
         }
         map
     }

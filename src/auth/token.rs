@@ -39,6 +39,13 @@ pub struct Claims {
     /// `access` or `refresh`.
     #[serde(default = "access_kind")]
     pub kind: String,
+    /// The account's id (0 for anonymous). Tokens issued before ids were bound have none and
+    /// are refused for accounts.
+    #[serde(default)]
+    pub uid: i64,
+    /// The account's credential generation when the token was issued.
+    #[serde(default, rename = "gen")]
+    pub generation: i64,
 }
 
 fn access_kind() -> String {
@@ -123,6 +130,8 @@ mod tests {
             jti: "1".into(),
             access: vec![Grant { kind: "repository".into(), name: "a".into(), actions: vec!["pull".into()] }],
             kind: kind.into(),
+            uid: 7,
+            generation: 2,
         }
     }
 

@@ -28,7 +28,8 @@ pub enum UserCommand {
     Add {
         /// Account name: 2-255 characters of [a-z0-9] separated by single '.', '_' or '-'.
         name: String,
-        /// admin (everything), push (read-write) or pull (read-only).
+        /// Registry-wide role: admin (everything), push (read-write), pull (read-only), or none
+        /// (only what `user grant` gives).
         #[arg(long, value_name = "ROLE")]
         role: Option<String>,
         /// Read the password from the first line of standard input (keeps it out of `ps`).
@@ -42,6 +43,8 @@ pub enum UserCommand {
         host: Option<String>,
     },
     /// Change a password (random and printed once without --password-stdin); --role also changes the role.
+    ///
+    /// Every token issued to the account before (access and refresh tokens) stops working at once.
     Passwd {
         /// Account name.
         name: String,
@@ -52,12 +55,42 @@ pub enum UserCommand {
         #[arg(long, value_name = "ROLE")]
         role: Option<String>,
     },
-    /// Delete an account (the last admin cannot be deleted).
+    /// Change an account's registry-wide role, keeping its password (admin, push, pull or none).
+    ///
+    /// Takes effect on the account's next request; its earlier tokens stop working.
+    Role {
+        /// Account name.
+        name: String,
+        /// The new role.
+        role: String,
+    },
+    /// Grant an account pull, push or admin on a repository or a namespace, e.g.
+    /// `user grant alice push 'team-a/*'`. Granting again on the same pattern replaces the level.
+    ///
+    /// Patterns: a repository name (team-a/app), a namespace and everything below it (team-a/*),
+    /// or every repository (*). What an account may do is its role plus its grants; give it the
+    /// role `none` to confine it to its grants. push and admin also delete.
+    Grant {
+        /// Account name.
+        name: String,
+        /// pull, push or admin.
+        level: String,
+        /// Repository or namespace pattern (quote it: the shell expands '*').
+        pattern: String,
+    },
+    /// Remove an account's grant on a pattern (written as it was granted). Takes effect at once.
+    Revoke {
+        /// Account name.
+        name: String,
+        /// The pattern of the grant.
+        pattern: String,
+    },
+    /// Delete an account (the last admin cannot be deleted). Its tokens stop working at once.
     Del {
         /// Account name.
         name: String,
     },
-    /// List accounts with their roles.
+    /// List accounts with their roles and grants.
     List,
     /// Create a robot account, or with --regenerate replace an existing robot's token.
     Robot {

@@ -170,6 +170,8 @@ impl Layout {
         let _ = writeln!(out, "# Written by `mirror-registry install`; `upgrade` keeps it. Keys: see the README.");
         let _ = writeln!(out, "listen: {listen:?}");
         let _ = writeln!(out, "log_level: info");
+        let _ = writeln!(out, "http:");
+        let _ = writeln!(out, "  public_host: {:?}   # token realm and Location headers", quay.to_string());
         let _ = writeln!(out, "tls:");
         let _ = writeln!(out, "  cert: {:?}", self.cert().display().to_string());
         let _ = writeln!(out, "  key: {:?}", self.key().display().to_string());

@@ -63,7 +63,7 @@ impl ImageRef {
         tag: Option<Tag>,
         digest: Option<Digest>,
     ) -> Result<ImageRef, Error> {
-        if !is_valid_registry(registry) {
+        if !is_valid_host(registry) {
             return Err(Error::Registry(registry.to_string()));
         }
         Ok(ImageRef { registry: registry.to_string(), repository, tag, digest })
@@ -129,8 +129,10 @@ fn is_valid_label(label: &str) -> bool {
         && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
 }
 
-/// `host[:port]` where host is dotted labels or a bracketed IPv6 address.
-fn is_valid_registry(registry: &str) -> bool {
+/// `host[:port]` where host is dotted labels or a bracketed IPv6 address: the registry part of
+/// an image reference, and what the server accepts as its own name from a `Host` header.
+#[must_use]
+pub fn is_valid_host(registry: &str) -> bool {
     let (host, port) = if let Some(rest) = registry.strip_prefix('[') {
         let Some((addr, after)) = rest.split_once(']') else { return false };
         if addr.parse::<std::net::Ipv6Addr>().is_err() {

@@ -9,7 +9,7 @@ use super::error::{ApiError, ErrorCode};
 use super::{Ctx, Route, headers};
 use crate::accounts::Action;
 use crate::auth::scope::{Resource, Scope};
-use crate::auth::{Auth, Denial};
+use crate::auth::{Auth, Denial, Principal};
 use crate::reference::RepoName;
 
 /// The `(resource, action)` pairs a request needs. `/v2/` needs nothing but valid credentials.
@@ -40,8 +40,8 @@ fn needs(ctx: &Ctx, method: &Method, route: &Route) -> Vec<(Resource, Action)> {
 ///
 /// # Errors
 /// 401 with a Bearer challenge, 403 `DENIED`, 429 `TOOMANYREQUESTS`, or a 500.
-pub(super) async fn authorize(ctx: &Ctx, method: &Method, route: &Route) -> Result<(), ApiError> {
-    let Some(auth) = &ctx.app.auth else { return Ok(()) };
+pub(super) async fn authorize(ctx: &Ctx, method: &Method, route: &Route) -> Result<Option<Principal>, ApiError> {
+    let Some(auth) = &ctx.app.auth else { return Ok(None) };
     let needs = needs(ctx, method, route);
     let decision = match Auth::parse_authorization(ctx.header("authorization")) {
         Ok(credentials) => auth.check(ctx.client, credentials, &needs).await,
@@ -50,7 +50,7 @@ pub(super) async fn authorize(ctx: &Ctx, method: &Method, route: &Route) -> Resu
     match decision {
         Ok(principal) => {
             tracing::debug!(user = principal.name(), "authorized");
-            Ok(())
+            Ok(Some(principal))
         }
         Err(d) => Err(denial(ctx, &needs, d)),
     }
@@ -80,7 +80,8 @@ pub(super) fn denial(ctx: &Ctx, needs: &[(Resource, Action)], d: Denial) -> ApiE
     }
 }
 
-/// `Bearer realm="<origin>/v2/auth",service="<host>",scope="<scopes>"`. Pushing implies pulling
+/// `Bearer realm="<origin>/v2/auth",service="<host>",scope="<scopes>"`, each an RFC 9110
+/// quoted-string, the origin being the configured public host when there is one. Pushing implies pulling
 /// (clients HEAD before they upload), so push scopes ask for both.
 fn challenge(ctx: &Ctx, needs: &[(Resource, Action)]) -> HeaderValue {
     let base = ctx
@@ -97,14 +98,15 @@ fn challenge(ctx: &Ctx, needs: &[(Resource, Action)]) -> HeaderValue {
             None => scopes.push(Scope { resource: resource.clone(), actions: actions.to_vec() }),
         }
     }
-    let mut value = format!("Bearer realm=\"{base}/v2/auth\",service=\"{service}\"");
+    let mut value =
+        format!("Bearer realm={},service={}", headers::quoted(&format!("{base}/v2/auth")), headers::quoted(service));
     if !scopes.is_empty() {
         for s in &mut scopes {
             s.actions.sort();
             s.actions.dedup();
         }
         let scopes: Vec<String> = scopes.iter().map(Scope::to_challenge).collect();
-        value = format!("{value},scope=\"{}\"", scopes.join(" "));
+        value = format!("{value},scope={}", headers::quoted(&scopes.join(" ")));
     }
     headers::text(&value)
 }

@@ -2,6 +2,10 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
+use std::net::IpAddr;
+
+use crate::ip_range::IpRange;
+use crate::reference::image::is_valid_host;
 use crate::reference::{Digest, UploadId};
 
 /// `Docker-Content-Digest`.
@@ -31,6 +35,22 @@ pub fn upload_range(size: u64) -> HeaderValue {
     value(&format!("0-{}", size.saturating_sub(1)))
 }
 
+/// An RFC 9110 `quoted-string` of `s` (`"` and `\\` escaped, control characters dropped), for
+/// parameters of `WWW-Authenticate`.
+#[must_use]
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars().filter(|c| !c.is_control()) {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 /// `Content-Range: bytes */<size>` for a range that cannot be served.
 #[must_use]
 pub fn unsatisfied_range(size: u64) -> HeaderValue {
@@ -55,17 +75,43 @@ pub fn text(s: &str) -> HeaderValue {
     value(s)
 }
 
-/// Where the client reached us, for absolute `Location` headers: scheme from
-/// `X-Forwarded-Proto` (a TLS-terminating proxy in front), host from `X-Forwarded-Host` or
-/// `Host`. Without a host the `Location` stays relative, which the spec allows.
+/// How the registry names itself to clients: the configured public host, and the reverse
+/// proxies whose `X-Forwarded-*` headers are believed. Anyone else's forwarded headers are
+/// ignored, so a client cannot point token realms or `Location`s at another host.
+#[derive(Debug, Clone, Default)]
+pub struct Frontend {
+    /// `host[:port]` from `http.public_host`.
+    pub public_host: Option<String>,
+    /// `http.trusted_proxies`.
+    pub trusted_proxies: Vec<IpRange>,
+}
+
+impl Frontend {
+    /// The `http:` section's view of it.
+    #[must_use]
+    pub fn from_config(http: &crate::config::Http) -> Frontend {
+        Frontend { public_host: http.public_host.clone(), trusted_proxies: http.trusted_proxies.clone() }
+    }
+}
+
+/// Where the client reached us, for absolute `Location` headers and the token realm: the
+/// configured public host, else `X-Forwarded-Host` from a trusted proxy, else `Host` (or the
+/// HTTP/2 authority) when it is a valid `host[:port]`. The scheme is `X-Forwarded-Proto` from a
+/// trusted proxy, else the listener's. Without a host the `Location` stays relative, which the
+/// spec allows.
 #[derive(Debug, Clone)]
 pub struct Origin(Option<String>);
 
 impl Origin {
-    /// Reads the origin from the request headers (HTTP/2 carries the host in the URI's authority
-    /// instead of a `Host` header); `tls` says whether this listener is HTTPS.
+    /// Reads the origin of a request from `peer`; `tls` says whether this listener is HTTPS.
     #[must_use]
-    pub fn from_headers(headers: &HeaderMap, authority: Option<&str>, tls: bool) -> Origin {
+    pub fn from_request(
+        headers: &HeaderMap,
+        authority: Option<&str>,
+        tls: bool,
+        peer: IpAddr,
+        frontend: &Frontend,
+    ) -> Origin {
         let first = |name: &str| {
             headers
                 .get(name)
@@ -74,16 +120,17 @@ impl Origin {
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };
-        let scheme = match first("x-forwarded-proto") {
+        let proxied = frontend.trusted_proxies.iter().any(|r| r.contains(peer));
+        let forwarded = |name: &str| if proxied { first(name) } else { None };
+        let scheme = match forwarded("x-forwarded-proto") {
             Some(p) if p.eq_ignore_ascii_case("https") => "https",
             Some(p) if p.eq_ignore_ascii_case("http") => "http",
             _ if tls => "https",
             _ => "http",
         };
-        let host = first("x-forwarded-host")
-            .or_else(|| first("host"))
-            .or(authority)
-            .filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'/'));
+        let host = frontend.public_host.as_deref().or_else(|| {
+            [forwarded("x-forwarded-host"), first("host"), authority].into_iter().flatten().find(|h| is_valid_host(h))
+        });
         Origin(host.map(|h| format!("{scheme}://{h}")))
     }
 
@@ -113,35 +160,92 @@ impl Origin {
 mod tests {
     use super::*;
 
+    const PROXY: &str = "10.0.0.5";
+    const CLIENT: &str = "192.0.2.7";
+
+    fn origin(headers: &[(&str, &str)], tls: bool, peer: &str, public_host: Option<&str>) -> Origin {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(v).expect("value"));
+        }
+        let frontend = Frontend {
+            public_host: public_host.map(str::to_string),
+            trusted_proxies: vec![PROXY.parse().expect("range")],
+        };
+        Origin::from_request(&map, None, tls, peer.parse().expect("ip"), &frontend)
+    }
+
     #[test]
-    fn locations_honour_forwarded_proto() {
-        let cases: &[(&str, &[(&str, &str)], bool, &str)] = &[
-            ("no host: relative", &[], false, "/v2/x"),
-            ("host over http", &[("host", "reg:5000")], false, "http://reg:5000/v2/x"),
-            ("host over tls", &[("host", "reg:8443")], true, "https://reg:8443/v2/x"),
-            ("proxy says https", &[("host", "reg"), ("x-forwarded-proto", "https")], false, "https://reg/v2/x"),
+    fn locations_honour_forwarded_headers_only_from_trusted_proxies() {
+        let cases: &[(&str, &[(&str, &str)], bool, &str, Option<&str>, &str)] = &[
+            ("no host: relative", &[], false, CLIENT, None, "/v2/x"),
+            ("host over http", &[("host", "reg:5000")], false, CLIENT, None, "http://reg:5000/v2/x"),
+            ("host over tls", &[("host", "reg:8443")], true, CLIENT, None, "https://reg:8443/v2/x"),
+            (
+                "proxy says https",
+                &[("host", "reg"), ("x-forwarded-proto", "https")],
+                false,
+                PROXY,
+                None,
+                "https://reg/v2/x",
+            ),
             (
                 "proxy host wins",
                 &[("host", "inner:5000"), ("x-forwarded-host", "outer"), ("x-forwarded-proto", "https,http")],
                 false,
+                PROXY,
+                None,
                 "https://outer/v2/x",
             ),
-            ("bogus proto ignored", &[("host", "reg"), ("x-forwarded-proto", "gopher")], false, "http://reg/v2/x"),
+            (
+                "a client's forwarded headers are ignored",
+                &[("host", "reg:5000"), ("x-forwarded-host", "evil.example"), ("x-forwarded-proto", "https")],
+                false,
+                CLIENT,
+                None,
+                "http://reg:5000/v2/x",
+            ),
+            (
+                "bogus proto ignored",
+                &[("host", "reg"), ("x-forwarded-proto", "gopher")],
+                false,
+                PROXY,
+                None,
+                "http://reg/v2/x",
+            ),
+            ("quote in host refused", &[("host", "a\"b")], true, CLIENT, None, "/v2/x"),
+            ("path in host refused", &[("host", "a/b")], true, CLIENT, None, "/v2/x"),
+            (
+                "configured host wins over everything",
+                &[("host", "other:1"), ("x-forwarded-host", "outer")],
+                true,
+                PROXY,
+                Some("registry.example:8443"),
+                "https://registry.example:8443/v2/x",
+            ),
         ];
-        for (name, headers, tls, expected) in cases {
-            let mut map = HeaderMap::new();
-            for (k, v) in *headers {
-                map.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
-            }
-            assert_eq!(Origin::from_headers(&map, None, *tls).location("/v2/x"), *expected, "case {name}");
+        for (name, headers, tls, peer, public, expected) in cases {
+            assert_eq!(origin(headers, *tls, peer, *public).location("/v2/x"), *expected, "case {name}");
         }
     }
 
     #[test]
     fn http2_authority_stands_in_for_host() {
-        let o = Origin::from_headers(&HeaderMap::new(), Some("reg:8443"), true);
+        let o = Origin::from_request(
+            &HeaderMap::new(),
+            Some("reg:8443"),
+            true,
+            CLIENT.parse().expect("ip"),
+            &Frontend::default(),
+        );
         assert_eq!(o.location("/v2/x"), "https://reg:8443/v2/x");
         assert_eq!(o.host(), Some("reg:8443"));
+    }
+
+    #[test]
+    fn quoted_strings_escape_quotes_and_backslashes() {
+        assert_eq!(quoted("https://reg/v2/auth"), "\"https://reg/v2/auth\"");
+        assert_eq!(quoted("a\"b\\c\r\n"), "\"a\\\"b\\\\c\"");
     }
 
     #[test]

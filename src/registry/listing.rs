@@ -40,10 +40,11 @@ pub(super) async fn tags(ctx: &Ctx, repo: &RepoName) -> ApiResult {
     Ok(page_response(&format!("/v2/{repo}/tags/list"), n, &page, &json!({ "name": repo.as_str(), "tags": page.items })))
 }
 
-/// Repositories, in lexical order.
+/// Repositories, in lexical order: those the caller may pull.
 pub(super) async fn catalog(ctx: &Ctx) -> ApiResult {
     let (n, last) = pagination(ctx)?;
-    let page = ctx.app.store.list_repositories(last, n).await?;
+    let keep = ctx.visibility();
+    let page = ctx.app.store.list_repositories(last, n, keep).await?;
     Ok(page_response("/v2/_catalog", n, &page, &json!({ "repositories": page.items })))
 }
 

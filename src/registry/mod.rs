@@ -34,8 +34,9 @@ use axum::routing::{any, get};
 use futures_util::TryStreamExt;
 use tracing::Instrument;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, Principal};
 use crate::metrics::Metrics;
+use crate::reference::RepoName;
 use crate::serve::listener::ClientAddr;
 use crate::store::{BodyError, ByteStream, Store};
 pub use error::{ApiError, ErrorCode};
@@ -52,6 +53,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Whether this listener serves HTTPS (for absolute `Location`s).
     pub tls: bool,
+    /// The public host and the trusted proxies.
+    pub frontend: Arc<headers::Frontend>,
 }
 
 /// One request, parsed as far as every handler needs.
@@ -66,6 +69,8 @@ pub struct Ctx {
     pub origin: headers::Origin,
     /// The client's address (unspecified when unknown, as in tests).
     pub client: IpAddr,
+    /// Who the request runs as, once access was checked (`None` with auth off).
+    pub principal: Option<Principal>,
 }
 
 impl Ctx {
@@ -84,6 +89,18 @@ impl Ctx {
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Which repositories the caller may see in listings: `None` when it sees them all.
+    #[must_use]
+    pub fn visibility(&self) -> Option<Box<dyn Fn(&str) -> bool + Send>> {
+        let (Some(auth), Some(principal)) = (&self.app.auth, &self.principal) else { return None };
+        let anonymous_pull = auth.settings().anonymous_pull;
+        if principal.sees_everything(anonymous_pull) {
+            return None;
+        }
+        let principal = principal.clone();
+        Some(Box::new(move |name| name.parse::<RepoName>().is_ok_and(|r| principal.sees(&r, anonymous_pull))))
     }
 }
 
@@ -110,13 +127,13 @@ async fn dispatch(State(app): State<App>, request: Request<Body>) -> Response {
     let (method, uri) = (parts.method, parts.uri);
     let request_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let span = tracing::info_span!("request", id = %request_id, %method, path = uri.path());
-    let ctx = Ctx::new(app, parts.headers, &uri, &parts.extensions);
+    let mut ctx = Ctx::new(app, parts.headers, &uri, &parts.extensions);
     let metrics = ctx.app.metrics.clone();
     let mut label = "other";
     let result = async {
         let route = route::parse(uri.path())?;
         label = route.label();
-        access::authorize(&ctx, &method, &route).await?;
+        ctx.principal = access::authorize(&ctx, &method, &route).await?;
         handle(ctx, &method, route, body).await
     }
     .instrument(span.clone())
@@ -152,10 +169,10 @@ fn method_label(m: &axum::http::Method) -> &'static str {
 impl Ctx {
     fn new(app: App, headers: HeaderMap, uri: &axum::http::Uri, extensions: &axum::http::Extensions) -> Ctx {
         let query = serde_urlencoded::from_str::<Vec<(String, String)>>(uri.query().unwrap_or("")).unwrap_or_default();
-        let origin =
-            headers::Origin::from_headers(&headers, uri.authority().map(axum::http::uri::Authority::as_str), app.tls);
         let client = extensions.get::<ClientAddr>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0);
-        Ctx { app, headers, query, origin, client }
+        let authority = uri.authority().map(axum::http::uri::Authority::as_str);
+        let origin = headers::Origin::from_request(&headers, authority, app.tls, client, &app.frontend);
+        Ctx { app, headers, query, origin, client, principal: None }
     }
 }
 

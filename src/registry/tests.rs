@@ -54,7 +54,8 @@ impl TestApp {
         let mut config = Config { storage: Storage::under(dir.path()), ..Config::default() };
         adjust(&mut config);
         let store = Store::open(&config).expect("open store");
-        TestApp { dir, router: router(App { store, auth: None, metrics: Arc::default(), tls: false }) }
+        let frontend = Arc::new(super::headers::Frontend::from_config(&config.http));
+        TestApp { dir, router: router(App { store, auth: None, metrics: Arc::default(), tls: false, frontend }) }
     }
 
     /// An app with auth on and three accounts: `admin1` (admin), `pusher` (push), `puller` (pull),
@@ -73,7 +74,10 @@ impl TestApp {
         }
         let settings = auth::Settings { anonymous_pull, token_ttl };
         let auth = Some(Arc::new(Auth::open(store.clone(), settings).await.expect("auth")));
-        TestApp { dir, router: router(App { store, auth, metrics: Arc::default(), tls: true }) }
+        TestApp {
+            dir,
+            router: router(App { store, auth, metrics: Arc::default(), tls: true, frontend: Arc::default() }),
+        }
     }
 
     async fn token(&self, user: &str, scope: &str) -> String {
@@ -320,8 +324,9 @@ async fn chunked_upload_out_of_order_then_resume() {
 }
 
 #[tokio::test]
-async fn forwarded_proto_sets_the_location_scheme() {
-    let app = TestApp::new();
+async fn forwarded_proto_from_a_trusted_proxy_sets_the_location_scheme() {
+    // Requests driven with `oneshot` carry no peer address: they come from 0.0.0.0.
+    let app = TestApp::with(|c| c.http.trusted_proxies = vec!["0.0.0.0".parse().expect("range")]);
     let r = app
         .call(
             "POST",

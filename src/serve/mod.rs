@@ -2,10 +2,12 @@
 //! bind, serve until SIGINT/SIGTERM; SIGHUP (or a change of the files) reloads the certificate.
 //!
 //! - [`bootstrap`]: CA, server certificate and initial admin on first start
-//! - [`listener`]: the accept loop (TLS or plain HTTP)
+//! - [`listener`]: the accept loop (TLS or plain HTTP), timeouts and per-client connection caps
+//! - [`idle`]: closes connections with no traffic
 //! - [`notify`]: systemd readiness notification (`READY=1` once bound, `STOPPING=1`)
 
 pub mod bootstrap;
+pub mod idle;
 pub mod listener;
 pub mod notify;
 
@@ -110,7 +112,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if config.gc.enabled {
         tokio::spawn(gc::run_periodically(store.clone(), config.gc.clone(), metrics.clone()));
     }
-    let app = registry::router(App { store, auth, metrics, tls: tls.is_some() }).layer(registry::trace_layer());
+    let frontend = Arc::new(registry::headers::Frontend::from_config(&config.http));
+    let app =
+        registry::router(App { store, auth, metrics, tls: tls.is_some(), frontend }).layer(registry::trace_layer());
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "mirror-registry: blobs in {}", absolute(&config.storage.blobs))?;
@@ -144,7 +148,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(cert) = cert {
         tokio::spawn(watch_certificate(cert));
     }
-    listener::serve(listener, app, tls, shutdown_signal()).await;
+    listener::serve(listener, app, tls, listener::Limits::from_config(&config.http), shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

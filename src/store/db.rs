@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002_accounts.sql")),
     (3, include_str!("../../migrations/0003_gc_runs.sql")),
     (4, include_str!("../../migrations/0004_blob_placements.sql")),
+    (5, include_str!("../../migrations/0005_account_generations_and_grants.sql")),
 ];
 
 /// How many idle read connections to keep.

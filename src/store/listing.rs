@@ -71,20 +71,53 @@ impl Store {
             .await
     }
 
-    /// Repository names after `last`, at most `n` (all when `None`).
+    /// Repository names after `last`, at most `n` (all when `None`), keeping only those `keep`
+    /// accepts (the caller's visibility; `None` keeps all). Filtering happens before the page is
+    /// cut, so pages stay full and `Link` points past the last name shown.
     ///
     /// # Errors
     /// Database failures.
-    pub async fn list_repositories(&self, last: Option<String>, n: Option<u32>) -> Result<Page> {
+    pub async fn list_repositories(
+        &self,
+        last: Option<String>,
+        n: Option<u32>,
+        keep: Option<Box<dyn Fn(&str) -> bool + Send>>,
+    ) -> Result<Page> {
+        if n == Some(0) {
+            return Ok(Page { items: Vec::new(), more: false });
+        }
+        let Some(keep) = keep else {
+            return self
+                .db
+                .read(move |c| {
+                    page(
+                        c,
+                        "SELECT name FROM repositories WHERE ?1 = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+                        0,
+                        last.as_deref(),
+                        n,
+                    )
+                })
+                .await;
+        };
         self.db
             .read(move |c| {
-                page(
-                    c,
-                    "SELECT name FROM repositories WHERE ?1 = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
-                    0,
-                    last.as_deref(),
-                    n,
-                )
+                let mut stmt = c.prepare_cached("SELECT name FROM repositories WHERE name > ?1 ORDER BY name")?;
+                let wanted = n.map_or(usize::MAX, |n| n as usize);
+                let mut items = Vec::new();
+                let mut more = false;
+                for name in stmt.query_map([last.as_deref().unwrap_or("")], |r| r.get::<_, String>(0))? {
+                    let name = name?;
+                    if !keep(&name) {
+                        continue;
+                    }
+                    if items.len() == wanted {
+                        more = true;
+                        break;
+                    }
+                    items.push(name);
+                }
+                Ok(Page { items, more })
             })
             .await
     }
