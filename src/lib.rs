@@ -10,7 +10,6 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod duration;
-pub mod gc;
 pub mod install;
 pub mod manifest;
 pub mod metrics;

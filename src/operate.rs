@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use crate::cli::ops::{FsckArgs, GcArgs, StatusArgs, Target};
 use crate::config::Config;
-use crate::gc::{self, human_bytes};
+use crate::store::gc::{self, human_bytes};
 use crate::store::Store;
 
 fn open(target: &Target) -> anyhow::Result<(Config, Store)> {

@@ -166,7 +166,7 @@ fn gc_loop(reg: &Registry, stop: Arc<AtomicBool>, runs: Arc<AtomicUsize>) -> std
 /// uploads) while GC loops with a zero grace period; afterwards every image a client saw
 /// accepted pulls, and every digest verifies.
 ///
-/// Guards the re-check in the sweep's delete transaction (`still_garbage` in `store/gc.rs`):
+/// Guards the re-check in the sweep's delete transaction (`still_garbage` in `store/gc/sweep.rs`):
 /// without it, a blob that was unreferenced when GC listed its candidates but became
 /// referenced by a manifest committed just before the delete is deleted anyway, and
 /// `verify` fails with "lost blob". (Checked by removing the re-check: the test then fails.)

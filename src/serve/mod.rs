@@ -18,7 +18,7 @@ use anyhow::Context;
 
 use crate::auth::{self, Auth};
 use crate::config::Config;
-use crate::gc;
+use crate::store::gc;
 use crate::metrics::Metrics;
 use crate::registry::{self, App};
 use crate::store::Store;

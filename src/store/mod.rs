@@ -1,6 +1,6 @@
 //! The registry's storage: metadata in SQLite, bytes in a [`BlobStore`], behind one API.
 //!
-//! Owns invariants 1, 2 and 4 of ARCHITECTURE.md. Callers (`registry/`, later `gc`) pass
+//! Owns invariants 1 to 4 of ARCHITECTURE.md. Callers (`registry/`, `serve`, `operate`) pass
 //! validated types from [`crate::reference`] and get typed results or a [`Error`]; this module
 //! never sees an HTTP type, and nothing outside it runs SQL or builds a storage path.
 //!
@@ -8,6 +8,7 @@
 //! - [`upload`]: upload sessions, streamed and hashed on the fly, committed after verification
 //! - [`manifests`]: manifests with their references and tags, one transaction each
 //! - [`listing`]: tags, catalog and referrers
+//! - [`gc`]: garbage collection and retention, the run and its transactions
 
 pub mod blob;
 pub mod blobs;

@@ -1,11 +1,19 @@
-//! Garbage collection runs: retention policies, expired uploads, then the blob sweep, with a
-//! report. The same run serves `serve`'s background task and `mirror-registry gc`; the rules
-//! that keep it safe next to concurrent pushes live in `store::gc`.
+//! Garbage collection, in one place: a run is retention policies, expired uploads, then the
+//! blob sweep, with a report. The same run serves `serve`'s background task and
+//! `mirror-registry gc`.
+//!
+//! - this file: the run's options, order and report, and the periodic driver of `serve`
+//! - [`sweep`]: the transactions of each step, and the rules that keep them safe next to
+//!   concurrent pushes (invariant 3); they need the store's database and blob backend, which is
+//!   why GC lives inside `store`
+
+pub mod sweep;
 
 use std::time::{Duration, Instant};
 
+pub use sweep::{GcRun, Retained, RetentionRule, SWEEP_BATCH, Swept};
+
 use crate::config::{Gc as GcConfig, RetentionPolicy};
-use crate::store::gc::{GcRun, RetentionRule};
 use crate::store::{self, Store};
 
 /// How one run behaves.
