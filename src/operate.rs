@@ -9,8 +9,8 @@ use anyhow::Context;
 
 use crate::cli::ops::{FsckArgs, GcArgs, StatusArgs, Target};
 use crate::config::Config;
-use crate::store::gc::{self, human_bytes};
 use crate::store::Store;
+use crate::store::gc::{self, human_bytes};
 
 fn open(target: &Target) -> anyhow::Result<(Config, Store)> {
     let config = Config::resolve(target.config.as_deref(), target.data_dir.as_deref())?;

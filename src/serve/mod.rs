@@ -18,10 +18,10 @@ use anyhow::Context;
 
 use crate::auth::{self, Auth};
 use crate::config::Config;
-use crate::store::gc;
 use crate::metrics::Metrics;
 use crate::registry::{self, App};
 use crate::store::Store;
+use crate::store::gc;
 use crate::tls::ReloadableCert;
 
 /// Prefix of the stdout line that says the listener is up (tests and scripts wait for it).

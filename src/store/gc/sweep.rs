@@ -10,8 +10,8 @@
 
 use rusqlite::{OptionalExtension, Transaction};
 
-use crate::store::{Error, Result, Store, now};
 use crate::reference::Digest;
+use crate::store::{Error, Result, Store, now};
 
 /// Blobs handled per write transaction: keeps each lock hold to a few milliseconds.
 pub const SWEEP_BATCH: usize = 200;
