@@ -99,6 +99,8 @@ pub trait BlobAudit: Send + Sync {
     fn blob_files(&self) -> io::Result<Vec<PathBuf>>;
     /// The digest a blob file's location stands for, if it is a well-formed blob location.
     fn digest_at(&self, location: &Path) -> Option<Digest>;
+    /// Where the blob's file is (the inverse of [`BlobAudit::digest_at`]).
+    fn location_of(&self, digest: &Digest) -> PathBuf;
     /// Whether the blob's file exists.
     fn contains_blob(&self, digest: &Digest) -> bool;
     /// Deletes a file found under `blobs/` that no row owns.
@@ -321,6 +323,10 @@ impl BlobAudit for FsBlobStore {
         (self.blob_path(&digest) == location).then_some(digest)
     }
 
+    fn location_of(&self, digest: &Digest) -> PathBuf {
+        self.blob_path(digest)
+    }
+
     fn contains_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
     }
@@ -382,6 +388,7 @@ pub(crate) mod contract {
         assert!(store.contains_blob(&digest));
         let files = store.blob_files().expect("list");
         assert_eq!(files.iter().filter_map(|f| store.digest_at(f)).collect::<Vec<_>>(), vec![digest.clone()]);
+        assert_eq!(files, [store.location_of(&digest)], "location_of names the listed file");
         store.delete(&digest).await.expect("delete");
         store.delete(&digest).await.expect("deleting twice is fine");
         assert_eq!(store.stat(&digest).await.expect("stat"), None);
