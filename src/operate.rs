@@ -13,6 +13,8 @@ use crate::store::Store;
 use crate::store::gc::{self, human_bytes};
 
 fn open(target: &Target) -> anyhow::Result<(Config, Store)> {
+    // What gc and fsck create (trash, quarantine, journals) is the owner's alone, as in `serve`.
+    crate::store::permissions::restrict_umask();
     let config = Config::resolve(target.config.as_deref(), target.data_dir.as_deref())?;
     config.validate()?;
     anyhow::ensure!(

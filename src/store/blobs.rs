@@ -32,6 +32,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::permissions::{create_dir, create_file};
 use crate::reference::{Digest, UploadId};
 
 /// A readable upload body.
@@ -117,14 +118,14 @@ pub struct FsBlobStore {
 }
 
 impl FsBlobStore {
-    /// Uses (and creates) `root/blobs`, `root/uploads` and `root/trash`.
+    /// Uses (and creates, owner-only) `root/blobs`, `root/uploads` and `root/trash`.
     ///
     /// # Errors
     /// When the directories cannot be created.
     pub fn open(root: &Path) -> io::Result<FsBlobStore> {
-        std::fs::create_dir_all(root.join("blobs"))?;
-        std::fs::create_dir_all(root.join("uploads"))?;
-        std::fs::create_dir_all(root.join("trash"))?;
+        for dir in ["blobs", "uploads", "trash"] {
+            create_dir(&root.join(dir))?;
+        }
         Ok(FsBlobStore { root: root.to_path_buf() })
     }
 
@@ -202,7 +203,8 @@ impl BlobContent for FsBlobStore {
 #[async_trait]
 impl UploadArea for FsBlobStore {
     async fn create_upload(&self, id: &UploadId) -> io::Result<()> {
-        tokio::fs::OpenOptions::new().write(true).create_new(true).open(self.upload_path(id)).await.map(drop)
+        let path = self.upload_path(id);
+        tokio::task::spawn_blocking(move || create_file().write(true).create_new(true).open(path).map(drop)).await?
     }
 
     async fn upload_size(&self, id: &UploadId) -> io::Result<Option<u64>> {
@@ -256,7 +258,7 @@ impl BlobPlacement for FsBlobStore {
     fn place_upload(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
         let to = self.blob_path(digest);
         if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)?;
+            create_dir(parent)?;
         }
         std::fs::rename(self.upload_path(id), to)
     }
@@ -281,7 +283,7 @@ impl BlobPlacement for FsBlobStore {
     fn restore_blob(&self, digest: &Digest) -> io::Result<()> {
         let to = self.blob_path(digest);
         if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)?;
+            create_dir(parent)?;
         }
         std::fs::rename(self.aside_path("trash", digest), to)
     }
@@ -291,7 +293,7 @@ impl BlobPlacement for FsBlobStore {
     }
 
     fn quarantine_blob(&self, digest: &Digest) -> io::Result<()> {
-        std::fs::create_dir_all(self.root.join("quarantine"))?;
+        create_dir(&self.root.join("quarantine"))?;
         not_found_is_none(std::fs::rename(self.blob_path(digest), self.aside_path("quarantine", digest))).map(drop)
     }
 }

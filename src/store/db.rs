@@ -42,7 +42,7 @@ impl Db {
     /// When the file cannot be created or opened, or a migration fails.
     pub fn open(path: &Path) -> Result<Db, rusqlite::Error> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io_to_sqlite(&e))?;
+            super::permissions::create_dir(parent).map_err(|e| io_to_sqlite(&e))?;
         }
         create_private_file(path).map_err(|e| io_to_sqlite(&e))?;
         let mut writer = Connection::open(path)?;
@@ -181,8 +181,7 @@ fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
 
 /// Creates the database file owner-only before SQLite opens it, so it is never world-readable.
 fn create_private_file(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+    match super::permissions::create_file().write(true).create_new(true).open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),

@@ -9,6 +9,7 @@
 //! - [`manifests`]: manifests with their references and tags, one transaction each
 //! - [`listing`]: tags, catalog and referrers
 //! - [`gc`]: garbage collection and retention, the run and its transactions
+//! - [`permissions`]: owner-only modes for everything the store creates
 
 pub mod blob;
 pub mod blobs;
@@ -18,6 +19,7 @@ pub mod fsck;
 pub mod gc;
 pub mod listing;
 pub mod manifests;
+pub mod permissions;
 pub mod stats;
 pub mod upload;
 pub mod users;

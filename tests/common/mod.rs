@@ -44,6 +44,8 @@ pub struct Registry {
     pub ca: Option<PathBuf>,
     /// The generated `init` admin password (secure mode).
     pub init_password: Option<String>,
+    /// What `serve` printed on stdout before its listening line (empty for a peer registry).
+    pub startup: Vec<String>,
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -102,6 +104,7 @@ impl Registry {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut init_password = None;
+        let mut startup = Vec::new();
         let (host, tls) = loop {
             match lines.next() {
                 Some(Ok(line)) => {
@@ -114,13 +117,14 @@ impl Registry {
                     if let Some(rest) = line.split_once(" with password ").map(|(_, r)| r) {
                         init_password = rest.split_whitespace().next().map(str::to_string);
                     }
+                    startup.push(line);
                 }
                 _ => panic!("mirror-registry serve exited before listening: {:?}", child.wait()),
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Registry { host, data_dir: data_dir.to_path_buf(), tls, ca: None, init_password, child, dir }
+        Registry { host, data_dir: data_dir.to_path_buf(), tls, ca: None, init_password, startup, child, dir }
     }
 
     /// Starts Debian's `docker-registry` (distribution 2.8) with deletes enabled, or `None` when
@@ -149,7 +153,8 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn docker-registry");
-        let registry = Registry { host, data_dir, tls: false, ca: None, init_password: None, child, dir };
+        let registry =
+            Registry { host, data_dir, tls: false, ca: None, init_password: None, startup: Vec::new(), child, dir };
         registry.wait_ready();
         Some(registry)
     }
@@ -249,7 +254,7 @@ impl Registry {
             .spawn()
             .expect("spawn docker-registry");
         let tls = setup.tls.is_some();
-        let registry = Registry { host, data_dir, tls, ca: None, init_password: None, child, dir };
+        let registry = Registry { host, data_dir, tls, ca: None, init_password: None, startup: Vec::new(), child, dir };
         registry.wait_ready();
         Some(registry)
     }
