@@ -73,6 +73,8 @@ pub trait UploadArea: Send + Sync {
     async fn delete_upload(&self, id: &UploadId) -> io::Result<()>;
     /// Every upload with the time (Unix seconds) its bytes last changed.
     async fn list_uploads(&self) -> io::Result<Vec<(UploadId, i64)>>;
+    /// Bytes that can still be written to uploads, or `None` when the backend cannot tell.
+    async fn free_space(&self) -> io::Result<Option<u64>>;
 }
 
 #[allow(clippy::missing_errors_doc)] // each method fails only with the backend's I/O error
@@ -251,6 +253,11 @@ impl UploadArea for FsBlobStore {
             Ok(out)
         })
         .await?
+    }
+
+    async fn free_space(&self) -> io::Result<Option<u64>> {
+        let dir = self.root.join("uploads");
+        tokio::task::spawn_blocking(move || super::reserve::free_space(&dir).map(Some)).await?
     }
 }
 

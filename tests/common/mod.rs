@@ -84,8 +84,15 @@ impl Registry {
     /// after a crash). Auth is turned off through a config file in `dir`, so `extra_args` must not
     /// hold another `--config`.
     pub fn ours_in(dir: tempfile::TempDir, data_dir: &Path, extra_args: &[&str]) -> Registry {
-        let config = dir.path().join("no-auth.yaml");
-        std::fs::write(&config, "auth: {enabled: false}\n").expect("write config");
+        Self::ours_configured(dir, data_dir, "", extra_args)
+    }
+
+    /// As [`Registry::ours_in`], with `config` (YAML, other sections than `auth`) added to the
+    /// config file.
+    pub fn ours_configured(dir: tempfile::TempDir, data_dir: &Path, config: &str, extra_args: &[&str]) -> Registry {
+        let file = dir.path().join("no-auth.yaml");
+        std::fs::write(&file, format!("auth: {{enabled: false}}\n{config}")).expect("write config");
+        let config = file;
         let mut args: Vec<String> = vec!["serve".into(), "--config".into(), config.display().to_string()];
         args.extend(["--listen", "127.0.0.1:0", "--insecure-http", "--data-dir"].map(String::from));
         args.push(data_dir.display().to_string());

@@ -1,5 +1,6 @@
-//! Garbage collection, in one place: a run is retention policies, expired uploads, then the
-//! blob sweep, with a report. The same run serves `serve`'s background task and
+//! Garbage collection, in one place: a run is expired uploads, retention policies, then the
+//! blob sweep, with a report. Uploads go first: on a full disk they are what frees room
+//! soonest, and everything after them needs some (issue #12). The same run serves `serve`'s background task and
 //! `mirror-registry gc`.
 //!
 //! - this file: the run's options, order and report, and the periodic driver of `serve`
@@ -112,6 +113,7 @@ pub async fn run(store: &Store, options: &Options) -> store::Result<Report> {
     let now = store.clock();
     let mut report =
         Report { run: GcRun { started_at: now, dry_run: options.dry_run, ..GcRun::default() }, ..Report::default() };
+    report.run.uploads_expired = store.expire_uploads(now - seconds(options.upload_expiry), options.dry_run).await?;
     if !options.dry_run {
         // A minute's margin: younger placements may belong to a push in flight in a running server.
         report.trash_restored = store.recover_interrupted(60).await?;
@@ -131,7 +133,6 @@ pub async fn run(store: &Store, options: &Options) -> store::Result<Report> {
             }
         }
     }
-    report.run.uploads_expired = store.expire_uploads(now - seconds(options.upload_expiry), options.dry_run).await?;
     let swept = store.sweep_blobs(now - seconds(options.grace_period), options.dry_run).await?;
     report.run.blobs_deleted = swept.blobs;
     report.run.bytes_freed = swept.bytes;
