@@ -29,6 +29,7 @@
 //! limits:
 //!   max_manifest_bytes: 4194304   # the distribution-spec's recommended 4 MiB
 //!   max_blob_bytes: 0             # 0 = no limit
+//!   min_free_bytes: 268435456     # upload data is refused (507) below this much free space
 //! manifests:
 //!   require_complete_indexes: false   # true refuses an index whose children are absent
 //! gc:
@@ -236,6 +237,9 @@ pub struct Limits {
     pub max_manifest_bytes: u64,
     /// Largest blob accepted, in bytes; 0 means no limit.
     pub max_blob_bytes: u64,
+    /// Upload data is refused while the blob filesystem has less free space than this, so that
+    /// a push fails with a clear error before the database runs out of room; 0 turns it off.
+    pub min_free_bytes: u64,
 }
 
 /// `manifests:` section.
@@ -279,7 +283,7 @@ impl Storage {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_manifest_bytes: 4 * 1024 * 1024, max_blob_bytes: 0 }
+        Limits { max_manifest_bytes: 4 * 1024 * 1024, max_blob_bytes: 0, min_free_bytes: 256 * 1024 * 1024 }
     }
 }
 

@@ -9,7 +9,6 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod duration;
-pub mod gc;
 pub mod install;
 pub mod ip_range;
 pub mod manifest;

@@ -9,10 +9,12 @@ use anyhow::Context;
 
 use crate::cli::ops::{FsckArgs, GcArgs, StatusArgs, Target};
 use crate::config::Config;
-use crate::gc::{self, human_bytes};
 use crate::store::Store;
+use crate::store::gc::{self, human_bytes};
 
 fn open(target: &Target) -> anyhow::Result<(Config, Store)> {
+    // What gc and fsck create (trash, quarantine, journals) is the owner's alone, as in `serve`.
+    crate::store::permissions::restrict_umask();
     let config = Config::resolve(target.config.as_deref(), target.data_dir.as_deref())?;
     config.validate()?;
     anyhow::ensure!(

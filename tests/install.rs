@@ -245,6 +245,9 @@ fn fresh_install_serves_podman_login_refuses_a_second_install_and_uninstall_n_ke
     for key in ["quay-config/ssl.key", "quay-rootCA/rootCA.key", "sqlite-storage/registry.db"] {
         assert_eq!(mode(&root.join(key)), 0o600, "{key}");
     }
+    for data in ["quay-storage", "sqlite-storage"] {
+        assert_eq!(mode(&root.join(data)), 0o700, "{data} is the service user's alone");
+    }
     let cert = std::fs::read_to_string(root.join("quay-config/ssl.cert")).expect("cert");
     assert_eq!(cert.matches("BEGIN CERTIFICATE").count(), 2, "leaf followed by the CA");
     let (names, _) = mirror_registry::tls::describe_cert(&root.join("quay-config/ssl.cert")).expect("describe");

@@ -3,6 +3,7 @@
 //! until it is healthy. Every change is journaled in [`Undo`], and a failure takes them all back.
 
 use std::io::BufRead;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -151,6 +152,11 @@ fn provision(plan: &Plan, host: Host, undo: &mut Undo) -> anyhow::Result<()> {
         undo.create_dir(dir)?;
         undo.empty_on_undo(dir);
     }
+    // Blobs and the database are the service user's alone: read only through the registry.
+    for dir in [&layout.storage, &layout.sqlite] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(crate::store::permissions::DIR_MODE))
+            .with_context(|| format!("making {} owner-only", dir.display()))?;
+    }
     undo.create_dir(&layout.config_dir())?;
     undo.create_dir(&layout.ca_dir())?;
     let marker = Marker { generated_certificates: plan.given_pair.is_none() };
@@ -245,7 +251,6 @@ pub fn install_binary(binary: &Path, undo: &mut Undo) -> anyhow::Result<()> {
 /// # Errors
 /// I/O.
 pub fn copy_executable(from: &Path, to: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let tmp = to.with_extension("new");
     std::fs::copy(from, &tmp).with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;

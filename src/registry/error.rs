@@ -138,10 +138,13 @@ impl ApiError {
         e
     }
 
-    /// Replaces a 5xx message by one naming the request id, and logs the cause.
+    /// Replaces a 5xx message by one naming the request id, and logs the cause. A 507 keeps
+    /// its message: it names no internal cause, only what the operator must do (free space).
     #[must_use]
     pub fn with_request_id(mut self, request_id: &str) -> ApiError {
-        if self.0.status.is_server_error() {
+        if self.0.status == StatusCode::INSUFFICIENT_STORAGE {
+            tracing::warn!(request_id, cause = %self.0.message, "request refused for lack of space");
+        } else if self.0.status.is_server_error() {
             tracing::error!(
                 request_id,
                 cause = self.0.internal.as_deref().unwrap_or(&self.0.message),
@@ -191,6 +194,14 @@ impl From<store::Error> for ApiError {
                 ApiError::new(ErrorCode::ManifestBlobUnknown, e.to_string()).detail(json!({ "digest": d.to_string() }))
             }
             E::Body(_) => ApiError::new(ErrorCode::BlobUploadInvalid, e.to_string()),
+            // 507 Insufficient Storage (RFC 4918): a server-side condition, so a 5xx that clients
+            // may retry later, with a message that says what to do. BLOB_UPLOAD_INVALID is the
+            // spec's code for an upload that "can no longer proceed"; the spec has none for a
+            // full disk elsewhere, so that is UNKNOWN with the same status.
+            E::UploadSpace { .. } => {
+                ApiError::new(ErrorCode::BlobUploadInvalid, e.to_string()).status(StatusCode::INSUFFICIENT_STORAGE)
+            }
+            E::StorageFull => ApiError::new(ErrorCode::Unknown, e.to_string()).status(StatusCode::INSUFFICIENT_STORAGE),
             E::Io(_) | E::Sqlite(_) | E::Join(_) => ApiError::internal(e),
         }
     }

@@ -302,6 +302,28 @@ async fn digest_mismatch_stores_nothing() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
+/// Issue #12: upload data below `limits.min_free_bytes` of free space is refused before it is
+/// written, with 507 and a message that says what to do (a 5xx message normally names only the
+/// request id), and leaves no file behind.
+#[tokio::test]
+async fn uploads_short_of_free_space_are_507_with_a_clear_message() {
+    let app = TestApp::with(|c| c.limits.min_free_bytes = u64::MAX);
+    let d = Digest::of(Algorithm::Sha256, b"data");
+    for (case, uri) in
+        [("monolithic", format!("/v2/r/blobs/uploads/?digest={d}")), ("session", "/v2/r/blobs/uploads/".into())]
+    {
+        let r = app.call("POST", &uri, &[], b"data".to_vec()).await;
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::INSUFFICIENT_STORAGE, "BLOB_UPLOAD_INVALID"), "{case}");
+        let message = r.json()["errors"][0]["message"].as_str().unwrap_or_default().to_string();
+        assert!(
+            message.contains("not enough free space") && message.contains("mirror-registry gc"),
+            "{case}: {message}"
+        );
+    }
+    let files = walk_files(&app.dir.path().join("quay-storage"));
+    assert!(files.is_empty(), "files left behind: {files:?}");
+}
+
 #[tokio::test]
 async fn chunked_upload_out_of_order_then_resume() {
     let app = TestApp::new();

@@ -20,10 +20,10 @@ use anyhow::Context;
 
 use crate::auth::{self, Auth};
 use crate::config::Config;
-use crate::gc;
 use crate::metrics::Metrics;
 use crate::registry::{self, App};
 use crate::store::Store;
+use crate::store::gc;
 use crate::tls::ReloadableCert;
 
 /// Prefix of the stdout line that says the listener is up (tests and scripts wait for it).
@@ -66,6 +66,8 @@ pub(crate) fn absolute(p: &Path) -> String {
 /// Config, storage or listener failures at start-up.
 pub fn run(args: &Overrides) -> anyhow::Result<()> {
     let config = effective_config(args)?;
+    // Before anything is created: whatever `serve` makes is its owner's alone (issue #12).
+    crate::store::permissions::restrict_umask();
     init_logging(&config.log_level);
     // Every SQLite call and file operation is a short blocking task; a bounded pool keeps the
     // thread count (and so the memory) flat under load while leaving room for bursts.
@@ -85,6 +87,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.storage.blobs.display()
         )
     })?;
+    let tightened = crate::store::permissions::tighten(&config.storage).context("tightening data permissions")?;
     let mut notes = Vec::new();
     notes.extend(bootstrap::ensure_certificate(&config)?);
     let init_user = bootstrap::ensure_init_user(&config, &store).await?;
@@ -119,6 +122,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "mirror-registry: blobs in {}", absolute(&config.storage.blobs))?;
         writeln!(out, "mirror-registry: database {}", absolute(&config.storage.database))?;
+        if tightened > 0 {
+            writeln!(
+                out,
+                "mirror-registry: removed group and other access from {tightened} data files and directories"
+            )?;
+        }
         for note in &notes {
             writeln!(out, "mirror-registry: {note}")?;
         }

@@ -32,6 +32,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::permissions::{create_dir, create_file};
 use crate::reference::{Digest, UploadId};
 
 /// A readable upload body.
@@ -72,6 +73,8 @@ pub trait UploadArea: Send + Sync {
     async fn delete_upload(&self, id: &UploadId) -> io::Result<()>;
     /// Every upload with the time (Unix seconds) its bytes last changed.
     async fn list_uploads(&self) -> io::Result<Vec<(UploadId, i64)>>;
+    /// Bytes that can still be written to uploads, or `None` when the backend cannot tell.
+    async fn free_space(&self) -> io::Result<Option<u64>>;
 }
 
 #[allow(clippy::missing_errors_doc)] // each method fails only with the backend's I/O error
@@ -99,6 +102,8 @@ pub trait BlobAudit: Send + Sync {
     fn blob_files(&self) -> io::Result<Vec<PathBuf>>;
     /// The digest a blob file's location stands for, if it is a well-formed blob location.
     fn digest_at(&self, location: &Path) -> Option<Digest>;
+    /// Where the blob's file is (the inverse of [`BlobAudit::digest_at`]).
+    fn location_of(&self, digest: &Digest) -> PathBuf;
     /// Whether the blob's file exists.
     fn contains_blob(&self, digest: &Digest) -> bool;
     /// Deletes a file found under `blobs/` that no row owns.
@@ -115,14 +120,14 @@ pub struct FsBlobStore {
 }
 
 impl FsBlobStore {
-    /// Uses (and creates) `root/blobs`, `root/uploads` and `root/trash`.
+    /// Uses (and creates, owner-only) `root/blobs`, `root/uploads` and `root/trash`.
     ///
     /// # Errors
     /// When the directories cannot be created.
     pub fn open(root: &Path) -> io::Result<FsBlobStore> {
-        std::fs::create_dir_all(root.join("blobs"))?;
-        std::fs::create_dir_all(root.join("uploads"))?;
-        std::fs::create_dir_all(root.join("trash"))?;
+        for dir in ["blobs", "uploads", "trash"] {
+            create_dir(&root.join(dir))?;
+        }
         Ok(FsBlobStore { root: root.to_path_buf() })
     }
 
@@ -200,7 +205,8 @@ impl BlobContent for FsBlobStore {
 #[async_trait]
 impl UploadArea for FsBlobStore {
     async fn create_upload(&self, id: &UploadId) -> io::Result<()> {
-        tokio::fs::OpenOptions::new().write(true).create_new(true).open(self.upload_path(id)).await.map(drop)
+        let path = self.upload_path(id);
+        tokio::task::spawn_blocking(move || create_file().write(true).create_new(true).open(path).map(drop)).await?
     }
 
     async fn upload_size(&self, id: &UploadId) -> io::Result<Option<u64>> {
@@ -248,13 +254,18 @@ impl UploadArea for FsBlobStore {
         })
         .await?
     }
+
+    async fn free_space(&self) -> io::Result<Option<u64>> {
+        let dir = self.root.join("uploads");
+        tokio::task::spawn_blocking(move || super::reserve::free_space(&dir).map(Some)).await?
+    }
 }
 
 impl BlobPlacement for FsBlobStore {
     fn place_upload(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
         let to = self.blob_path(digest);
         if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)?;
+            create_dir(parent)?;
         }
         std::fs::rename(self.upload_path(id), to)
     }
@@ -279,7 +290,7 @@ impl BlobPlacement for FsBlobStore {
     fn restore_blob(&self, digest: &Digest) -> io::Result<()> {
         let to = self.blob_path(digest);
         if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)?;
+            create_dir(parent)?;
         }
         std::fs::rename(self.aside_path("trash", digest), to)
     }
@@ -289,7 +300,7 @@ impl BlobPlacement for FsBlobStore {
     }
 
     fn quarantine_blob(&self, digest: &Digest) -> io::Result<()> {
-        std::fs::create_dir_all(self.root.join("quarantine"))?;
+        create_dir(&self.root.join("quarantine"))?;
         not_found_is_none(std::fs::rename(self.blob_path(digest), self.aside_path("quarantine", digest))).map(drop)
     }
 }
@@ -319,6 +330,10 @@ impl BlobAudit for FsBlobStore {
             format!("{alg}:{hex}").parse().ok()?
         };
         (self.blob_path(&digest) == location).then_some(digest)
+    }
+
+    fn location_of(&self, digest: &Digest) -> PathBuf {
+        self.blob_path(digest)
     }
 
     fn contains_blob(&self, digest: &Digest) -> bool {
@@ -382,6 +397,7 @@ pub(crate) mod contract {
         assert!(store.contains_blob(&digest));
         let files = store.blob_files().expect("list");
         assert_eq!(files.iter().filter_map(|f| store.digest_at(f)).collect::<Vec<_>>(), vec![digest.clone()]);
+        assert_eq!(files, [store.location_of(&digest)], "location_of names the listed file");
         store.delete(&digest).await.expect("delete");
         store.delete(&digest).await.expect("deleting twice is fine");
         assert_eq!(store.stat(&digest).await.expect("stat"), None);

@@ -3,13 +3,16 @@
 //! SQLite is used the way it likes (invariant 4): WAL, one writer at a time with short
 //! transactions, several readers, `busy_timeout`, foreign keys on. Every call runs on tokio's
 //! blocking pool through [`Db::read`] / [`Db::write`], which keep the caller's tracing span;
-//! no connection or transaction ever crosses an `.await`.
+//! no connection or transaction ever crosses an `.await`. Before each write transaction the
+//! space reserve of [`super::reserve`] is settled, so deletes commit on a full disk.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction};
+
+use super::reserve::Reserve;
 
 /// Numbered schema files, applied in order at start-up and recorded in `schema_migrations`.
 /// A migration is never edited once it exists: add a new file instead.
@@ -32,6 +35,7 @@ pub struct Db {
 
 struct Inner {
     path: PathBuf,
+    reserve: Reserve,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -43,9 +47,11 @@ impl Db {
     /// When the file cannot be created or opened, or a migration fails.
     pub fn open(path: &Path) -> Result<Db, rusqlite::Error> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io_to_sqlite(&e))?;
+            super::permissions::create_dir(parent).map_err(|e| io_to_sqlite(&e))?;
         }
         create_private_file(path).map_err(|e| io_to_sqlite(&e))?;
+        let reserve = Reserve::beside(path);
+        reserve.settle();
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
@@ -53,6 +59,7 @@ impl Db {
         Ok(Db {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                reserve,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
             }),
@@ -95,6 +102,7 @@ impl Db {
         let inner = self.inner.clone();
         run_blocking(move || {
             let mut conn = inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            inner.reserve.settle();
             // IMMEDIATE takes the write lock up front, so a transaction never fails half-way on
             // a lock upgrade (SQLITE_BUSY) after doing its reads.
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -182,8 +190,7 @@ fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
 
 /// Creates the database file owner-only before SQLite opens it, so it is never world-readable.
 fn create_private_file(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+    match super::permissions::create_file().write(true).create_new(true).open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),

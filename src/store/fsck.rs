@@ -1,6 +1,10 @@
 //! Consistency checks of the store: every blob file re-hashed against its name, rows whose file
 //! is missing, files with no row, and SQLite's own integrity check. Repairs run under the write
 //! lock with a re-check, so a blob placed by a concurrent push is never mistaken for an orphan.
+//!
+//! fsck runs next to `serve` and `gc`: a file listed a moment ago may be gone when it is opened,
+//! and a row read a moment ago may be gone too. Whatever looked wrong is looked at again inside a
+//! write transaction (where no push or collection is half done) before it is reported.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,6 +69,9 @@ impl Store {
         let blobs = self.blobs.clone();
         let files = tokio::task::spawn_blocking(move || blobs.blob_files()).await??;
         let mut seen = std::collections::HashSet::new();
+        // Blobs whose row or file was absent when looked at: a concurrent GC or push may be the
+        // cause, so they are judged only after a re-check under the write lock.
+        let mut suspects = Vec::new();
         for path in files {
             let Some(digest) = self.blobs.digest_at(&path) else {
                 report.orphans.push(path);
@@ -72,24 +79,14 @@ impl Store {
             };
             seen.insert(digest.to_string());
             let d = digest.to_string();
-            let row: Option<i64> = self
+            let has_row = self
                 .db
-                .read(move |c| {
-                    Ok::<_, Error>(
-                        c.query_row("SELECT size FROM blobs WHERE digest = ?1", [d], |r| r.get(0)).optional()?,
-                    )
-                })
+                .read(move |c| Ok::<_, Error>(c.prepare("SELECT 1 FROM blobs WHERE digest = ?1")?.exists([d])?))
                 .await?;
-            if row.is_none() {
-                report.orphans.push(path);
-                continue;
-            }
-            let (actual, size) =
-                self.hash_blob(&digest, u64::try_from(row.unwrap_or_default()).unwrap_or_default(), &*progress).await?;
-            report.blobs_checked += 1;
-            report.bytes_checked += size;
-            if actual != digest {
-                report.corrupt.push(digest);
+            if has_row {
+                self.check_blob(digest, &*progress, &mut report, &mut suspects).await?;
+            } else {
+                suspects.push(digest);
             }
         }
         let rows: Vec<String> = self
@@ -107,7 +104,16 @@ impl Store {
                 && let Ok(digest) = d.parse::<Digest>()
                 && self.blobs.stat(&digest).await?.is_none()
             {
-                report.missing.push(digest);
+                suspects.push(digest);
+            }
+        }
+        for (digest, state) in self.recheck(suspects).await? {
+            match state {
+                Recheck::Orphan => report.orphans.push(self.blobs.location_of(&digest)),
+                Recheck::Missing => report.missing.push(digest),
+                // Placed meanwhile (a push, or a restore from the trash): hash what is there now.
+                Recheck::Consistent => self.check_blob(digest, &*progress, &mut report, &mut Vec::new()).await?,
+                Recheck::Gone => {}
             }
         }
         if repair {
@@ -153,18 +159,81 @@ impl Store {
     }
 }
 
+/// What a blob looks like under the write lock, where no GC or push is half done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recheck {
+    /// Row and file both there.
+    Consistent,
+    /// A file with no row.
+    Orphan,
+    /// A row with no file.
+    Missing,
+    /// Neither: collected meanwhile.
+    Gone,
+}
+
 impl Store {
-    /// Re-hashes a stored blob, streaming, reporting bytes as they are read.
+    /// Re-hashes one blob into the report; a file removed since it was listed goes to `suspects`.
+    async fn check_blob(
+        &self,
+        digest: Digest,
+        progress: &(dyn Fn(u64) + Send + Sync),
+        report: &mut FsckReport,
+        suspects: &mut Vec<Digest>,
+    ) -> Result<()> {
+        let Some((actual, size)) = self.hash_blob(&digest, progress).await? else {
+            suspects.push(digest);
+            return Ok(());
+        };
+        report.blobs_checked += 1;
+        report.bytes_checked += size;
+        if actual != digest {
+            report.corrupt.push(digest);
+        }
+        Ok(())
+    }
+
+    /// Looks at each suspect's row and file inside one write transaction (rolled back): GC and
+    /// pushes change a row and its file under that lock, so what is seen there is settled.
+    async fn recheck(&self, suspects: Vec<Digest>) -> Result<Vec<(Digest, Recheck)>> {
+        if suspects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let blobs = self.blobs.clone();
+        self.db
+            .write_rolled_back(move |tx| {
+                let mut out = Vec::with_capacity(suspects.len());
+                for digest in suspects {
+                    let has_row =
+                        tx.prepare_cached("SELECT 1 FROM blobs WHERE digest = ?1")?.exists([digest.to_string()])?;
+                    let state = match (has_row, blobs.contains_blob(&digest)) {
+                        (true, true) => Recheck::Consistent,
+                        (false, true) => Recheck::Orphan,
+                        (true, false) => Recheck::Missing,
+                        (false, false) => Recheck::Gone,
+                    };
+                    out.push((digest, state));
+                }
+                Ok::<_, Error>(out)
+            })
+            .await
+    }
+
+    /// Re-hashes a stored blob, streaming, reporting bytes as they are read; `None` when its file
+    /// is gone (removed since it was listed).
     async fn hash_blob(
         &self,
         digest: &Digest,
-        size: u64,
         progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> Result<(Digest, u64)> {
+    ) -> Result<Option<(Digest, u64)>> {
         use futures_util::StreamExt;
         // Read what is on disk, not what the row says, so a truncated file shows as corrupt.
-        let on_disk = self.blobs.stat(digest).await?.unwrap_or(size);
-        let mut body = self.blobs.open(digest, 0, on_disk).await?;
+        let Some(on_disk) = self.blobs.stat(digest).await? else { return Ok(None) };
+        let mut body = match self.blobs.open(digest, 0, on_disk).await {
+            Ok(body) => body,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         let mut hasher = digest.algorithm().hasher();
         let mut total = 0u64;
         while let Some(chunk) = body.next().await {
@@ -173,6 +242,64 @@ impl Store {
             total += chunk.len() as u64;
             progress(chunk.len() as u64);
         }
-        Ok((hasher.finish(), total))
+        Ok(Some((hasher.finish(), total)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::config::{Config, Storage};
+    use crate::reference::{Algorithm, RepoName};
+
+    async fn put(store: &Store, data: &[u8]) -> Digest {
+        let d = Digest::of(Algorithm::Sha256, data);
+        let repo: RepoName = "r".parse().expect("repo");
+        let body = Bytes::copy_from_slice(data);
+        store.put_blob(&repo, &d, Box::pin(futures_util::stream::iter([Ok(body)]))).await.expect("put");
+        d
+    }
+
+    /// Issue #12, item 13: blobs collected by a GC process while fsck runs (row and file removed
+    /// after fsck listed the files) were reported as problems, or failed it with "No such file or
+    /// directory". The removal happens here from fsck's progress callback, while it hashes the
+    /// first file, through a connection of its own as another process would; a row left behind
+    /// is a real missing file and must still be reported.
+    #[tokio::test]
+    async fn blobs_removed_after_the_listing_are_judged_on_what_remains() {
+        for (case, keep_row) in [("collected by gc: row and file gone", false), ("file lost, row kept", true)] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let config = Config { storage: Storage::under(dir.path()), ..Config::default() };
+            let store = Store::open(&config).expect("store");
+            let mut blobs = Vec::new();
+            for data in [&b"first"[..], b"second", b"third"] {
+                let d = put(&store, data).await;
+                blobs.push((store.blob_backend().location_of(&d), d));
+            }
+            // fsck hashes in path order: the last path is listed, then removed before it is reached.
+            let (file, victim) = blobs.iter().max().cloned().expect("three blobs");
+            let pending = Mutex::new(Some((file, victim.clone())));
+            let database = config.storage.database.clone();
+            let progress: Progress = Arc::new(move |_| {
+                let Some((file, digest)) = pending.lock().expect("lock").take() else { return };
+                if !keep_row {
+                    let conn = rusqlite::Connection::open(&database).expect("open");
+                    for table in ["repository_blobs", "blobs"] {
+                        conn.execute(&format!("DELETE FROM {table} WHERE digest = ?1"), [digest.to_string()])
+                            .expect("delete row");
+                    }
+                }
+                std::fs::remove_file(file).expect("remove file");
+            });
+            let report = store.fsck(false, progress).await.unwrap_or_else(|e| panic!("{case}: fsck failed: {e}"));
+            assert_eq!(report.blobs_checked, 2, "{case}");
+            assert!(report.corrupt.is_empty() && report.orphans.is_empty(), "{case}: {report:?}");
+            let expected_missing = if keep_row { vec![victim] } else { Vec::new() };
+            assert_eq!(report.missing, expected_missing, "{case}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The registry's storage: metadata in SQLite, bytes in a [`BlobStore`], behind one API.
 //!
-//! Owns invariants 1, 2 and 4 of ARCHITECTURE.md. Callers (`registry/`, later `gc`) pass
+//! Owns invariants 1 to 4 of ARCHITECTURE.md. Callers (`registry/`, `serve`, `operate`) pass
 //! validated types from [`crate::reference`] and get typed results or a [`Error`]; this module
 //! never sees an HTTP type, and nothing outside it runs SQL or builds a storage path.
 //!
@@ -8,6 +8,9 @@
 //! - [`upload`]: upload sessions, streamed and hashed on the fly, committed after verification
 //! - [`manifests`]: manifests with their references and tags, one transaction each
 //! - [`listing`]: tags, catalog and referrers
+//! - [`gc`]: garbage collection and retention, the run and its transactions
+//! - [`permissions`]: owner-only modes for everything the store creates
+//! - [`reserve`]: room kept for the database, so deletes and GC work on a full disk
 
 pub mod blob;
 pub mod blobs;
@@ -17,6 +20,8 @@ pub mod fsck;
 pub mod gc;
 pub mod listing;
 pub mod manifests;
+pub mod permissions;
+pub mod reserve;
 pub mod stats;
 pub mod upload;
 
@@ -88,15 +93,48 @@ pub enum Error {
     /// The client's body stream failed.
     #[error(transparent)]
     Body(#[from] BodyError),
+    /// Upload data refused or failed for lack of space; the upload's data is already discarded.
+    #[error(
+        "not enough free space on the registry for upload data ({free} bytes free, {keep} kept free); \
+         the upload was discarded: delete images and run `mirror-registry gc`, then push again"
+    )]
+    UploadSpace {
+        /// Free bytes on the blob filesystem when refused (0 when a write hit a full disk).
+        free: u64,
+        /// Bytes the registry keeps free (`limits.min_free_bytes`).
+        keep: u64,
+    },
+    /// The disk is full (the database's, or the blob store's outside an upload).
+    #[error("the registry's storage is full: delete images and run `mirror-registry gc`, then try again")]
+    StorageFull,
     /// Filesystem failure.
     #[error("storage I/O: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// SQLite failure.
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     /// A blocking task panicked or was cancelled.
     #[error("background task: {0}")]
     Join(#[from] tokio::task::JoinError),
+}
+
+/// Whether an I/O error means the disk (or the user's quota) is full.
+#[must_use]
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+}
+
+// By hand rather than `#[from]`: a full disk is its own error, answered with a clear 507.
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        if is_out_of_space(&e) { Error::StorageFull } else { Error::Io(e) }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) { Error::StorageFull } else { Error::Sqlite(e) }
+    }
 }
 
 /// Result alias for the store.
@@ -130,6 +168,8 @@ pub struct Policy {
     pub max_blob_bytes: u64,
     /// Refuse indexes with absent children.
     pub require_complete_indexes: bool,
+    /// Refuse upload data below this much free space on the blob filesystem; 0 for no check.
+    pub min_free_bytes: u64,
 }
 
 impl Store {
@@ -144,6 +184,7 @@ impl Store {
             max_manifest_bytes: config.limits.max_manifest_bytes,
             max_blob_bytes: config.limits.max_blob_bytes,
             require_complete_indexes: config.manifests.require_complete_indexes,
+            min_free_bytes: config.limits.min_free_bytes,
         };
         Ok(Store { db, blobs, policy, sessions: Arc::default() })
     }

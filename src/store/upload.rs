@@ -12,6 +12,10 @@ use super::blob::link_blob;
 use super::{ByteStream, Error, Result, Store, now};
 use crate::reference::{Algorithm, Digest, Hasher, RepoName, UploadId};
 
+/// Upload data is checked against `limits.min_free_bytes` again after this many bytes: one
+/// `statvfs` per 8 MiB, and concurrent uploads overshoot the limit by at most that much each.
+const SPACE_CHECK_BYTES: u64 = 8 << 20;
+
 /// What this process knows of an upload session between requests.
 pub struct Session {
     repo: RepoName,
@@ -37,6 +41,7 @@ impl Store {
     /// # Errors
     /// Filesystem or database failures.
     pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadId> {
+        self.check_space().await?;
         let id = UploadId::generate();
         self.blobs.create_upload(&id).await?;
         let (i, r) = (id.to_string(), repo.to_string());
@@ -76,7 +81,8 @@ impl Store {
     ) -> Result<u64> {
         let session = self.session(repo, id).await?;
         let mut session = session.lock().await;
-        self.append_locked(id, &mut session, range, body).await?;
+        let appended = self.append_locked(id, &mut session, range, body).await;
+        self.discard_if_out_of_space(id, appended).await?;
         Ok(session.size)
     }
 
@@ -95,7 +101,8 @@ impl Store {
     ) -> Result<()> {
         let session = self.session(repo, id).await?;
         let mut session = session.lock().await;
-        self.append_locked(id, &mut session, range, body).await?;
+        let appended = self.append_locked(id, &mut session, range, body).await;
+        self.discard_if_out_of_space(id, appended).await?;
         let hasher = session.hasher.take().filter(|h| h.algorithm() == digest.algorithm());
         let result = self.finish_blob(repo, id, digest, session.size, hasher).await;
         // Whatever the outcome the session is over: committed, or discarded as corrupt.
@@ -133,6 +140,28 @@ impl Store {
         let _guard = session.lock().await;
         self.blobs.delete_upload(id).await?;
         self.end_session(id).await
+    }
+
+    /// Ends a session that ran out of space at once, data and row: left to expire, it would
+    /// hold that space for a day, and a full disk stops deletes and GC (issue #12).
+    async fn discard_if_out_of_space(&self, id: &UploadId, appended: Result<()>) -> Result<()> {
+        if let Err(Error::UploadSpace { .. }) = appended {
+            self.blobs.delete_upload(id).await?;
+            self.end_session(id).await?;
+        }
+        appended
+    }
+
+    /// Refuses upload data while the blob filesystem has less than `limits.min_free_bytes` free.
+    async fn check_space(&self) -> Result<()> {
+        let keep = self.policy.min_free_bytes;
+        if keep == 0 {
+            return Ok(());
+        }
+        match self.blobs.free_space().await? {
+            Some(free) if free < keep => Err(Error::UploadSpace { free, keep }),
+            _ => Ok(()),
+        }
     }
 
     /// Forgets a session: its row and its in-memory state.
@@ -196,14 +225,21 @@ impl Store {
             return Err(Error::ChunkOutOfOrder { start: r.start, size: session.size });
         }
         let limit = self.policy.max_blob_bytes;
+        self.check_space().await?;
         let mut writer = self.blobs.append_upload(id).await?;
         let mut written = 0u64;
+        let mut unchecked = 0u64;
         let outcome: Result<()> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk?;
                 let len = chunk.len() as u64;
                 if limit > 0 && session.size + written + len > limit {
                     return Err(Error::TooLarge { limit });
+                }
+                unchecked += len;
+                if unchecked >= SPACE_CHECK_BYTES {
+                    unchecked = 0;
+                    self.check_space().await?;
                 }
                 writer.write_all(&chunk).await?;
                 if let Some(h) = session.hasher.as_mut() {
@@ -223,9 +259,15 @@ impl Store {
         } else {
             session.size += written;
         }
-        outcome?;
-        flushed?;
-        Ok(())
+        // A write that hit a full disk is the same refusal as the free-space check's.
+        let full = Error::UploadSpace { free: 0, keep: self.policy.min_free_bytes };
+        match (outcome, flushed) {
+            (Err(Error::StorageFull), _) => Err(full),
+            (Err(e), _) => Err(e),
+            (Ok(()), Err(e)) if super::is_out_of_space(&e) => Err(full),
+            (Ok(()), Err(e)) => Err(e.into()),
+            (Ok(()), Ok(())) => Ok(()),
+        }
     }
 
     /// Verifies the upload against `digest`, moves it into place and commits the blob row.
@@ -289,5 +331,41 @@ impl Store {
             hasher.update(&buf[..n]);
         }
         Ok(hasher.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::config::{Config, Storage};
+
+    fn body(data: &'static [u8]) -> ByteStream {
+        Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(data))]))
+    }
+
+    /// Issue #12: a session whose data was refused for lack of space held that space until it
+    /// expired a day later. Here a session started with room to spare gets its next chunk after
+    /// the limit is crossed (a second store on the same files stands in for the full disk): the
+    /// chunk is refused, and the session and its bytes are gone at once.
+    #[tokio::test]
+    async fn a_session_refused_for_space_ends_at_once_with_its_data() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config { storage: Storage::under(dir.path()), ..Config::default() };
+        config.limits.min_free_bytes = 0;
+        let roomy = Store::open(&config).expect("store");
+        config.limits.min_free_bytes = u64::MAX;
+        let full = Store::open(&config).expect("store");
+        let repo: RepoName = "r".parse().expect("repo");
+        let id = roomy.start_upload(&repo).await.expect("start");
+        assert_eq!(roomy.append_upload(&repo, &id, None, body(b"first")).await.expect("append"), 5);
+        let refused = full.append_upload(&repo, &id, None, body(b"second")).await;
+        assert!(matches!(refused, Err(Error::UploadSpace { keep: u64::MAX, .. })), "{refused:?}");
+        assert_eq!(full.blobs.upload_size(&id).await.expect("size"), None, "the bytes are gone");
+        assert!(matches!(full.upload_size(&repo, &id).await, Err(Error::UploadUnknown(_))), "the session is over");
+        let d = Digest::of(Algorithm::Sha256, b"firstsecond");
+        let commit = full.commit_upload(&repo, &id, &d, None, body(b"")).await;
+        assert!(matches!(commit, Err(Error::UploadUnknown(_))), "{commit:?}");
     }
 }

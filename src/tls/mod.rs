@@ -87,7 +87,7 @@ pub fn write_public(path: &Path, contents: &[u8]) -> Result<(), Error> {
 
 fn write_with_mode(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_err(parent))?;
     }
@@ -99,6 +99,8 @@ fn write_with_mode(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error>
         .mode(mode)
         .open(&tmp)
         .map_err(io_err(&tmp))?;
+    // Explicitly, as the umask (077 in `serve`) narrows the mode given at creation.
+    f.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io_err(&tmp))?;
     f.write_all(contents).and_then(|()| f.sync_all()).map_err(io_err(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io_err(path))
 }

@@ -44,6 +44,8 @@ pub struct Registry {
     pub ca: Option<PathBuf>,
     /// The generated `init` admin password (secure mode).
     pub init_password: Option<String>,
+    /// What `serve` printed on stdout before its listening line (empty for a peer registry).
+    pub startup: Vec<String>,
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -82,8 +84,15 @@ impl Registry {
     /// after a crash). Auth is turned off through a config file in `dir`, so `extra_args` must not
     /// hold another `--config`.
     pub fn ours_in(dir: tempfile::TempDir, data_dir: &Path, extra_args: &[&str]) -> Registry {
-        let config = dir.path().join("no-auth.yaml");
-        std::fs::write(&config, "auth: {enabled: false}\n").expect("write config");
+        Self::ours_configured(dir, data_dir, "", extra_args)
+    }
+
+    /// As [`Registry::ours_in`], with `config` (YAML, other sections than `auth`) added to the
+    /// config file.
+    pub fn ours_configured(dir: tempfile::TempDir, data_dir: &Path, config: &str, extra_args: &[&str]) -> Registry {
+        let file = dir.path().join("no-auth.yaml");
+        std::fs::write(&file, format!("auth: {{enabled: false}}\n{config}")).expect("write config");
+        let config = file;
         let mut args: Vec<String> = vec!["serve".into(), "--config".into(), config.display().to_string()];
         args.extend(["--listen", "127.0.0.1:0", "--insecure-http", "--data-dir"].map(String::from));
         args.push(data_dir.display().to_string());
@@ -102,6 +111,7 @@ impl Registry {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut init_password = None;
+        let mut startup = Vec::new();
         let (host, tls) = loop {
             match lines.next() {
                 Some(Ok(line)) => {
@@ -114,13 +124,14 @@ impl Registry {
                     if let Some(rest) = line.split_once(" with password ").map(|(_, r)| r) {
                         init_password = rest.split_whitespace().next().map(str::to_string);
                     }
+                    startup.push(line);
                 }
                 _ => panic!("mirror-registry serve exited before listening: {:?}", child.wait()),
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Registry { host, data_dir: data_dir.to_path_buf(), tls, ca: None, init_password, child, dir }
+        Registry { host, data_dir: data_dir.to_path_buf(), tls, ca: None, init_password, startup, child, dir }
     }
 
     /// Starts Debian's `docker-registry` (distribution 2.8) with deletes enabled, or `None` when
@@ -149,7 +160,8 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn docker-registry");
-        let registry = Registry { host, data_dir, tls: false, ca: None, init_password: None, child, dir };
+        let registry =
+            Registry { host, data_dir, tls: false, ca: None, init_password: None, startup: Vec::new(), child, dir };
         registry.wait_ready();
         Some(registry)
     }
@@ -249,7 +261,7 @@ impl Registry {
             .spawn()
             .expect("spawn docker-registry");
         let tls = setup.tls.is_some();
-        let registry = Registry { host, data_dir, tls, ca: None, init_password: None, child, dir };
+        let registry = Registry { host, data_dir, tls, ca: None, init_password: None, startup: Vec::new(), child, dir };
         registry.wait_ready();
         Some(registry)
     }

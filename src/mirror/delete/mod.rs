@@ -32,7 +32,7 @@ use super::copy::EngineOptions;
 use super::imageset::{self, Kind};
 use super::plan::{Target, Workflow};
 use super::sources::{self, PlanOptions, Purpose};
-use crate::gc::human_bytes;
+use crate::store::gc::human_bytes;
 use list::DeleteImageList;
 use remove::{Deleted, Outcome, Removal};
 

@@ -1,4 +1,4 @@
-//! The storage side of garbage collection and retention (invariant 3).
+//! The transactions of a garbage collection run and of retention (invariant 3).
 //!
 //! Marking is implicit: a blob is live while any manifest references it (`manifest_blobs`).
 //! Sweeping works in small batches. Each batch's write transaction re-checks, per blob, "still
@@ -10,8 +10,8 @@
 
 use rusqlite::{OptionalExtension, Transaction};
 
-use super::{Error, Result, Store, now};
 use crate::reference::Digest;
+use crate::store::{Error, Result, Store, now};
 
 /// Blobs handled per write transaction: keeps each lock hold to a few milliseconds.
 pub const SWEEP_BATCH: usize = 200;
