@@ -49,6 +49,17 @@ pub enum Error {
     /// Docker formats require the `mediaType` field.
     #[error("manifest has no mediaType field and Content-Type does not name an OCI type")]
     MissingMediaType,
+    /// A descriptor's `size` is not the size of the content it names, as stored here (checked
+    /// by the store, which knows the sizes). Clients that trust the descriptor break on pull.
+    #[error("descriptor of {digest} says size {declared}, but the stored content is {actual} bytes")]
+    SizeMismatch {
+        /// The descriptor's digest.
+        digest: Digest,
+        /// The descriptor's `size`.
+        declared: u64,
+        /// The size of the stored blob or manifest.
+        actual: u64,
+    },
     /// A required field is missing or has the wrong type.
     #[error("invalid field {field}: {reason}")]
     Field {

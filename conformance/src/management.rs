@@ -4,6 +4,7 @@ use reqwest::Method;
 
 use crate::client::Body;
 use crate::content::{Image, OCI_MANIFEST, push_image, sha256};
+use crate::pull::INVALID_MANIFEST_NAME;
 use crate::{Check, Ctx, ensure, expect_status};
 
 /// The content management checks.
@@ -12,6 +13,7 @@ pub const CHECKS: &[Check] = &[
     ("DELETE manifest by digest", delete_manifest),
     ("DELETE blob", delete_blob),
     ("DELETE unknown manifest is 404", delete_unknown_manifest),
+    ("DELETE of an invalid manifest name is 404", delete_invalid_manifest_name),
 ];
 
 fn get(c: &Ctx, path: &str) -> Result<u16, String> {
@@ -71,4 +73,14 @@ fn delete_unknown_manifest(c: &Ctx) -> Result<(), String> {
     ensure(matches!(r.error_code().as_str(), "MANIFEST_UNKNOWN" | "NAME_UNKNOWN"), || {
         format!("code {:?}", r.error_code())
     })
+}
+
+fn delete_invalid_manifest_name(c: &Ctx) -> Result<(), String> {
+    let ns = &c.config.namespace;
+    let image = Image::oci("anchor", 1);
+    push_image(&c.client, ns, "anchor", &image)?;
+    let r =
+        c.client.send(&Method::DELETE, &format!("/v2/{ns}/manifests/{INVALID_MANIFEST_NAME}"), &[], &Body::Empty)?;
+    expect_status(&format!("DELETE {INVALID_MANIFEST_NAME}"), &r, &[404])?;
+    ensure(get(c, &format!("/v2/{ns}/manifests/anchor"))? == 200, || "the anchor tag went".into())
 }

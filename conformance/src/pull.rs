@@ -16,6 +16,7 @@ pub const CHECKS: &[Check] = &[
     ("HEAD blob has Content-Length", head_blob),
     ("GET blob with Range", get_blob_range),
     ("unknown manifest is 404", unknown_manifest),
+    ("GET and HEAD of an invalid manifest name are 404", invalid_manifest_name),
     ("unknown blob is 404 BLOB_UNKNOWN", unknown_blob),
 ];
 
@@ -131,6 +132,20 @@ fn unknown_manifest(c: &Ctx) -> Result<(), String> {
     ensure(matches!(r.error_code().as_str(), "MANIFEST_UNKNOWN" | "NAME_UNKNOWN"), || {
         format!("code {:?}", r.error_code())
     })
+}
+
+/// The reference the official suite reads as a manifest that does not exist: it is neither a
+/// tag nor a digest, and still 404 (not 400), for GET and HEAD alike.
+pub const INVALID_MANIFEST_NAME: &str = ".INVALID_MANIFEST_NAME";
+
+fn invalid_manifest_name(c: &Ctx) -> Result<(), String> {
+    pushed(c, "pull-invalid-name")?;
+    let ns = &c.config.namespace;
+    for method in [Method::GET, Method::HEAD] {
+        let r = c.client.send(&method, &format!("/v2/{ns}/manifests/{INVALID_MANIFEST_NAME}"), &[], &Body::Empty)?;
+        expect_status(&format!("{method} {INVALID_MANIFEST_NAME}"), &r, &[404])?;
+    }
+    Ok(())
 }
 
 fn unknown_blob(c: &Ctx) -> Result<(), String> {

@@ -9,6 +9,7 @@ use crate::content::{
     Blob, DOCKER_LIST, DOCKER_MANIFEST, Image, OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, push_blob, push_image,
     put_manifest, sha256, sha512, unique,
 };
+use crate::pull::INVALID_MANIFEST_NAME;
 use crate::{Check, Ctx, ensure, expect_status};
 
 /// The push checks.
@@ -30,6 +31,7 @@ pub const CHECKS: &[Check] = &[
     ("manifest by digest with tag parameters answers OCI-Tag", manifest_with_tag_parameters),
     ("manifest by sha512 digest", manifest_by_sha512),
     ("manifest with an unknown blob is MANIFEST_BLOB_UNKNOWN", manifest_blob_unknown),
+    ("manifest under an invalid tag is refused", manifest_invalid_tag),
     ("image index and an index nested in an index", nested_index),
     ("Docker schema2 manifest and manifest list", docker_types),
     ("artifact with empty config and artifactType", artifact),
@@ -354,6 +356,24 @@ fn manifest_blob_unknown(c: &Ctx) -> Result<(), String> {
     ensure(r.error_code() == "MANIFEST_BLOB_UNKNOWN", || {
         format!("code {:?}, expected MANIFEST_BLOB_UNKNOWN", r.error_code())
     })
+}
+
+fn manifest_invalid_tag(c: &Ctx) -> Result<(), String> {
+    let ns = &c.config.namespace;
+    let image = Image::oci("invalid-tag", 1);
+    for b in image.blobs() {
+        push_blob(&c.client, ns, b)?;
+    }
+    let r = put_manifest(&c.client, ns, INVALID_MANIFEST_NAME, OCI_MANIFEST, &image.manifest)?;
+    // The reference grammar admits only tags and digests; a route that does not match it is 404.
+    expect_status(&format!("PUT {INVALID_MANIFEST_NAME}"), &r, &[400, 404])?;
+    if r.status == 400 {
+        ensure(matches!(r.error_code().as_str(), "TAG_INVALID" | "MANIFEST_INVALID"), || {
+            format!("code {:?}, expected TAG_INVALID", r.error_code())
+        })?;
+    }
+    let r = c.client.send(&Method::GET, &format!("/v2/{ns}/manifests/{INVALID_MANIFEST_NAME}"), &[], &Body::Empty)?;
+    expect_status("GET after the refused PUT", &r, &[404])
 }
 
 fn nested_index(c: &Ctx) -> Result<(), String> {

@@ -4,37 +4,10 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use super::error::{ApiError, ErrorCode};
+use super::range::{self, Selection};
 use super::{ApiResult, Ctx, empty, headers};
 use crate::reference::{Digest, RepoName};
-
-/// Parses a `Range: bytes=<start>-[<end>]` header (one range; suffix ranges `bytes=-N` too).
-/// Returns `Ok(None)` when there is no header or it asks for several ranges, which we answer
-/// with the whole blob as HTTP allows.
-fn parse_range(value: Option<&str>, size_hint: Option<u64>) -> Result<Option<(u64, Option<u64>)>, ApiError> {
-    let Some(value) = value else { return Ok(None) };
-    let invalid = || {
-        ApiError::new(ErrorCode::SizeInvalid, format!("invalid Range header {value:?}"))
-            .status(StatusCode::RANGE_NOT_SATISFIABLE)
-    };
-    let spec = value.trim().strip_prefix("bytes=").ok_or_else(invalid)?;
-    if spec.contains(',') {
-        return Ok(None);
-    }
-    let (start, end) = spec.split_once('-').ok_or_else(invalid)?;
-    match (start.trim(), end.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().map_err(|_| invalid())?;
-            let size = size_hint.ok_or_else(invalid)?;
-            if n == 0 {
-                return Err(invalid());
-            }
-            Ok(Some((size.saturating_sub(n), None)))
-        }
-        (s, "") => Ok(Some((s.parse().map_err(|_| invalid())?, None))),
-        (s, e) => Ok(Some((s.parse().map_err(|_| invalid())?, Some(e.parse().map_err(|_| invalid())?)))),
-    }
-}
+use crate::store::blob::RangeError;
 
 /// `GET`/`HEAD` of a blob, with byte ranges on `GET`. `HEAD` always carries `Content-Length`
 /// and refreshes the blob's `last_seen` (clients HEAD before deciding not to upload).
@@ -48,13 +21,17 @@ pub(super) async fn get(ctx: &Ctx, repo: &RepoName, digest: &Digest, head: bool)
         r.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         return Ok(r);
     }
-    let range_header = ctx.header("range");
-    let range = if range_header.is_some_and(|v| v.contains("=-")) {
-        // A suffix range needs the size first.
-        let size = store.stat_blob(repo, digest, false).await?;
-        parse_range(range_header, Some(size))?
-    } else {
-        parse_range(range_header, None)?
+    // Range handling is defined for GET only (RFC 9110 §14.2); see `range` for what is ignored.
+    let range = match ctx.header("range").and_then(range::parse_range) {
+        None => None,
+        Some(specs) => {
+            let size = store.stat_blob(repo, digest, false).await?;
+            match range::select(&specs, size) {
+                Selection::Whole => None,
+                Selection::Part { first, last } => Some((first, Some(last))),
+                Selection::Unsatisfiable => return Err(RangeError::NotSatisfiable { size }.into()),
+            }
+        }
     };
     let blob = store.open_blob(repo, digest, range).await?;
     let (status, length) = match blob.range {
@@ -78,25 +55,4 @@ pub(super) async fn get(ctx: &Ctx, repo: &RepoName, digest: &Digest, head: bool)
 pub(super) async fn delete(ctx: &Ctx, repo: &RepoName, digest: &Digest) -> ApiResult {
     ctx.app.store.delete_blob(repo, digest).await?;
     Ok(empty(StatusCode::ACCEPTED, [(headers::CONTENT_DIGEST, headers::digest(digest))]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        let cases: Vec<(&str, Option<&str>, Option<u64>, Result<Option<(u64, Option<u64>)>, ()>)> = vec![
-            ("none", None, None, Ok(None)),
-            ("closed", Some("bytes=0-9"), None, Ok(Some((0, Some(9))))),
-            ("open end", Some("bytes=5-"), None, Ok(Some((5, None)))),
-            ("suffix", Some("bytes=-4"), Some(10), Ok(Some((6, None)))),
-            ("several ranges: whole blob", Some("bytes=0-1,4-5"), None, Ok(None)),
-            ("wrong unit", Some("items=0-1"), None, Err(())),
-            ("garbage", Some("bytes=a-b"), None, Err(())),
-        ];
-        for (name, header, size, expected) in cases {
-            assert_eq!(parse_range(header, size).map_err(|_| ()), expected, "case {name}");
-        }
-    }
 }

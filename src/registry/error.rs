@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use crate::reference;
 use crate::store::{self, blob::RangeError};
 
-/// The error codes of the distribution-spec, plus the two Docker-era codes clients still know.
+/// The error codes of the distribution-spec, plus the Docker-era codes clients still know
+/// (`TAG_INVALID` is also among the codes the OCI conformance suite accepts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// Blob unknown to registry.
@@ -35,6 +36,8 @@ pub enum ErrorCode {
     NameUnknown,
     /// Provided length did not match content length (also: content over a size limit).
     SizeInvalid,
+    /// Docker registry API: a manifest pushed under a tag that breaks the tag grammar.
+    TagInvalid,
     /// Authentication required.
     Unauthorized,
     /// Requested access to the resource is denied.
@@ -64,6 +67,7 @@ impl ErrorCode {
             ErrorCode::NameInvalid => ("NAME_INVALID", StatusCode::BAD_REQUEST),
             ErrorCode::NameUnknown => ("NAME_UNKNOWN", StatusCode::NOT_FOUND),
             ErrorCode::SizeInvalid => ("SIZE_INVALID", StatusCode::BAD_REQUEST),
+            ErrorCode::TagInvalid => ("TAG_INVALID", StatusCode::BAD_REQUEST),
             ErrorCode::Unauthorized => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
             ErrorCode::Denied => ("DENIED", StatusCode::FORBIDDEN),
             ErrorCode::Unsupported => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
@@ -223,7 +227,7 @@ impl From<reference::Error> for ApiError {
         use reference::Error as E;
         let code = match e {
             E::Name(_) => ErrorCode::NameInvalid,
-            E::Tag(_) => ErrorCode::ManifestInvalid,
+            E::Tag(_) => ErrorCode::TagInvalid,
             E::Digest(_) | E::DigestAlgorithm(_) => ErrorCode::DigestInvalid,
             E::UploadId(_) => ErrorCode::BlobUploadUnknown,
         };

@@ -8,8 +8,14 @@ use futures_util::StreamExt;
 
 use super::error::{ApiError, ErrorCode};
 use super::{ApiResult, Ctx, empty, headers};
-use crate::reference::{Reference, RepoName, Tag};
+use crate::reference::{self, Reference, RepoName, Tag};
 use crate::store;
+
+/// A read or delete of a reference that is neither a tag nor a digest: no such manifest can
+/// exist, so it is unknown (404), as distribution answers and the OCI conformance suite expects.
+pub(super) fn cannot_exist(e: &reference::Error) -> ApiError {
+    ApiError::new(ErrorCode::ManifestUnknown, format!("manifest unknown: {e}"))
+}
 
 /// `GET`/`HEAD`: the stored bytes exactly as pushed, with their media type and digest. The
 /// `Accept` header does not filter: content is never converted, and HEAD without `Accept` must

@@ -8,6 +8,7 @@
 //! - [`blobs`]: GET / HEAD / DELETE of blobs
 //! - [`uploads`]: POST / PATCH / PUT / GET / DELETE of upload sessions, mounts
 //! - [`manifests`]: GET / HEAD / PUT / DELETE of manifests
+//! - [`range`]: the `Range` of blob reads and the `Content-Range` of upload chunks
 //! - [`listing`]: tags, catalog, referrers
 //! - [`access`]: what each route needs, checked with `auth` before any handler runs
 //! - [`token`]: the token endpoint `/v2/auth` (Docker token authentication, OAuth2 form)
@@ -18,6 +19,7 @@ pub mod error;
 pub mod headers;
 mod listing;
 mod manifests;
+pub mod range;
 pub mod route;
 mod token;
 mod uploads;
@@ -185,11 +187,13 @@ async fn handle(ctx: Ctx, method: &axum::http::Method, route: Route, body: Body)
         ("GET", Route::Catalog) => listing::catalog(&ctx).await,
         ("GET", Route::Tags(repo)) => listing::tags(&ctx, &repo).await,
         ("GET", Route::Referrers(repo, digest)) => listing::referrers(&ctx, &repo, &digest).await,
-        ("GET" | "HEAD", Route::Manifest(repo, reference)) => {
+        ("GET" | "HEAD" | "DELETE", Route::Manifest(_, Err(e))) => Err(manifests::cannot_exist(&e)),
+        ("PUT", Route::Manifest(_, Err(e))) => Err(e.into()),
+        ("GET" | "HEAD", Route::Manifest(repo, Ok(reference))) => {
             manifests::get(&ctx, &repo, &reference, m == "HEAD").await
         }
-        ("PUT", Route::Manifest(repo, reference)) => manifests::put(&ctx, &repo, &reference, body).await,
-        ("DELETE", Route::Manifest(repo, reference)) => manifests::delete(&ctx, &repo, &reference).await,
+        ("PUT", Route::Manifest(repo, Ok(reference))) => manifests::put(&ctx, &repo, &reference, body).await,
+        ("DELETE", Route::Manifest(repo, Ok(reference))) => manifests::delete(&ctx, &repo, &reference).await,
         ("GET" | "HEAD", Route::Blob(repo, digest)) => blobs::get(&ctx, &repo, &digest, m == "HEAD").await,
         ("DELETE", Route::Blob(repo, digest)) => blobs::delete(&ctx, &repo, &digest).await,
         ("POST", Route::UploadStart(repo)) => uploads::start(&ctx, &repo, body).await,

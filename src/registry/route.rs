@@ -13,9 +13,13 @@
 //!
 //! `<name>` may have any depth, so the path is matched from its end. The raw path is used so that
 //! `%2e%2e` reaches the name check as it was sent and is refused there.
+//!
+//! A manifest `<reference>` that is neither a tag nor a digest still routes (the repository is
+//! known, so access is checked first): a read of it is answered 404, since no such manifest can
+//! exist (the OCI conformance suite asks for `.INVALID_MANIFEST_NAME`), and a write is refused.
 
 use super::error::{ApiError, ErrorCode};
-use crate::reference::{Digest, Reference, RepoName, UploadId};
+use crate::reference::{self, Digest, Reference, RepoName, UploadId};
 use axum::http::StatusCode;
 
 /// What a `/v2/` path addresses.
@@ -27,8 +31,8 @@ pub enum Route {
     Catalog,
     /// Tags of a repository.
     Tags(RepoName),
-    /// A manifest by tag or digest.
-    Manifest(RepoName, Reference),
+    /// A manifest by tag or digest, or the reason the reference is neither.
+    Manifest(RepoName, Result<Reference, reference::Error>),
     /// A blob.
     Blob(RepoName, Digest),
     /// Start of an upload (or a mount, or a monolithic push).
@@ -76,8 +80,9 @@ fn not_found(path: &str) -> ApiError {
 /// Parses a request path.
 ///
 /// # Errors
-/// `NAME_INVALID`, `DIGEST_INVALID`, `MANIFEST_INVALID` (bad tag) or `BLOB_UPLOAD_UNKNOWN`
-/// for a malformed part; 404 for a path outside the API.
+/// `NAME_INVALID`, `DIGEST_INVALID` or `BLOB_UPLOAD_UNKNOWN` for a malformed part (a malformed
+/// manifest reference is left to the method, see [`Route::Manifest`]); 404 for a path outside
+/// the API.
 pub fn parse(path: &str) -> Result<Route, ApiError> {
     let rest = match path.strip_prefix("/v2") {
         Some("" | "/") => return Ok(Route::Base),
@@ -109,7 +114,7 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
         }
         [parts @ .., "manifests", reference] => {
             let repo = name(parts)?;
-            Ok(Route::Manifest(repo, reference.parse()?))
+            Ok(Route::Manifest(repo, reference.parse()))
         }
         [parts @ .., "referrers", digest] => {
             let repo = name(parts)?;
@@ -137,11 +142,25 @@ mod tests {
             ("base without slash", "/v2".into(), Route::Base),
             ("catalog", "/v2/_catalog".into(), Route::Catalog),
             ("tags", "/v2/a/b/tags/list".into(), Route::Tags(repo("a/b"))),
-            ("manifest by tag", "/v2/x/manifests/v1".into(), Route::Manifest(repo("x"), "v1".parse().expect("tag"))),
+            (
+                "manifest by tag",
+                "/v2/x/manifests/v1".into(),
+                Route::Manifest(repo("x"), Ok("v1".parse().expect("tag"))),
+            ),
             (
                 "manifest by digest, deep name",
                 format!("/v2/a/b/c/d/e/manifests/{D}"),
-                Route::Manifest(repo("a/b/c/d/e"), D.parse().expect("digest")),
+                Route::Manifest(repo("a/b/c/d/e"), Ok(D.parse().expect("digest"))),
+            ),
+            (
+                "manifest reference that is no tag keeps its repository",
+                "/v2/a/b/manifests/.INVALID_MANIFEST_NAME".into(),
+                Route::Manifest(repo("a/b"), Err(reference::Error::Tag(".INVALID_MANIFEST_NAME".into()))),
+            ),
+            (
+                "manifest reference that is no digest keeps its repository",
+                "/v2/x/manifests/sha256:abc".into(),
+                Route::Manifest(repo("x"), Err(reference::Error::Digest("sha256:abc".into()))),
             ),
             ("upload start", "/v2/x/blobs/uploads/".into(), Route::UploadStart(repo("x"))),
             ("upload start without slash", "/v2/x/blobs/uploads".into(), Route::UploadStart(repo("x"))),
@@ -163,6 +182,12 @@ mod tests {
     fn refused_paths() {
         let cases: Vec<(&str, String, StatusCode, &str)> = vec![
             ("dot dot name", "/v2/../manifests/v1".into(), StatusCode::BAD_REQUEST, "NAME_INVALID"),
+            (
+                "bad name before a bad reference",
+                "/v2/Foo/manifests/.INVALID_MANIFEST_NAME".into(),
+                StatusCode::BAD_REQUEST,
+                "NAME_INVALID",
+            ),
             ("encoded dot dot", "/v2/%2e%2e/manifests/v1".into(), StatusCode::BAD_REQUEST, "NAME_INVALID"),
             ("upper case", "/v2/Foo/tags/list".into(), StatusCode::BAD_REQUEST, "NAME_INVALID"),
             ("empty component", "/v2/a//b/tags/list".into(), StatusCode::BAD_REQUEST, "NAME_INVALID"),

@@ -112,9 +112,10 @@ impl TestApp {
 
     /// Pushes an image manifest with a fresh config and one layer; returns its bytes and digest.
     async fn push_image(&self, repo: &str, reference: &str, seed: &str) -> (Vec<u8>, Digest) {
-        let config = self.push_blob(repo, format!("{{\"seed\":\"{seed}\"}}").as_bytes()).await;
-        let layer = self.push_blob(repo, seed.as_bytes()).await;
-        let body = image_manifest(&config, &layer, None);
+        let config = format!("{{\"seed\":\"{seed}\"}}");
+        self.push_blob(repo, config.as_bytes()).await;
+        self.push_blob(repo, seed.as_bytes()).await;
+        let body = image_manifest(config.as_bytes(), seed.as_bytes(), None);
         let r = self
             .call("PUT", &format!("/v2/{repo}/manifests/{reference}"), &[("content-type", OCI_MANIFEST)], body.clone())
             .await;
@@ -123,11 +124,13 @@ impl TestApp {
     }
 }
 
-fn image_manifest(config: &Digest, layer: &Digest, subject: Option<&Digest>) -> Vec<u8> {
+/// An image manifest naming the blobs `config` and `layer` (with their true sizes).
+fn image_manifest(config: &[u8], layer: &[u8], subject: Option<&Digest>) -> Vec<u8> {
+    let d = |data: &[u8]| Digest::of(Algorithm::Sha256, data).to_string();
     let mut m = json!({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.to_string(), "size": 1},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.to_string(), "size": 1}],
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": d(config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d(layer), "size": layer.len()}],
     });
     if let Some(s) = subject {
         m["subject"] = json!({"mediaType": OCI_MANIFEST, "digest": s.to_string(), "size": 1});
@@ -137,19 +140,26 @@ fn image_manifest(config: &Digest, layer: &Digest, subject: Option<&Digest>) -> 
     serde_json::to_vec(&m).expect("serialize")
 }
 
-fn index_of(children: &[&Digest]) -> Vec<u8> {
-    let manifests: Vec<Value> =
-        children.iter().map(|d| json!({"mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": 10})).collect();
+fn index_of(children: &[(&Digest, usize)]) -> Vec<u8> {
+    let manifests: Vec<Value> = children
+        .iter()
+        .map(|(d, size)| json!({"mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": size}))
+        .collect();
     serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})).expect("serialize")
 }
 
 #[tokio::test]
 async fn sparse_index_is_accepted_by_default() {
     let app = TestApp::new();
-    let (_, present) = app.push_image("multi", "amd64", "a").await;
+    let (body, present) = app.push_image("multi", "amd64", "a").await;
     let absent = Digest::of(Algorithm::Sha256, b"a child that was filtered out");
     let r = app
-        .call("PUT", "/v2/multi/manifests/all", &[("content-type", OCI_INDEX)], index_of(&[&present, &absent]))
+        .call(
+            "PUT",
+            "/v2/multi/manifests/all",
+            &[("content-type", OCI_INDEX)],
+            index_of(&[(&present, body.len()), (&absent, 10)]),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
@@ -157,23 +167,30 @@ async fn sparse_index_is_accepted_by_default() {
 #[tokio::test]
 async fn complete_indexes_are_enforced_when_configured() {
     let app = TestApp::with(|c| c.manifests.require_complete_indexes = true);
-    let (_, present) = app.push_image("multi", "amd64", "a").await;
+    let (body, present) = app.push_image("multi", "amd64", "a").await;
     let absent = Digest::of(Algorithm::Sha256, b"missing child");
     let r = app
-        .call("PUT", "/v2/multi/manifests/all", &[("content-type", OCI_INDEX)], index_of(&[&present, &absent]))
+        .call(
+            "PUT",
+            "/v2/multi/manifests/all",
+            &[("content-type", OCI_INDEX)],
+            index_of(&[(&present, body.len()), (&absent, 10)]),
+        )
         .await;
     assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"));
     assert_eq!(r.json()["errors"][0]["detail"]["digest"], absent.to_string());
-    let r = app.call("PUT", "/v2/multi/manifests/all", &[("content-type", OCI_INDEX)], index_of(&[&present])).await;
+    let r = app
+        .call("PUT", "/v2/multi/manifests/all", &[("content-type", OCI_INDEX)], index_of(&[(&present, body.len())]))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn push_by_digest_with_tag_parameters_answers_oci_tag_headers() {
     let app = TestApp::new();
-    let config = app.push_blob("r", b"{}").await;
-    let layer = app.push_blob("r", b"layer").await;
-    let body = image_manifest(&config, &layer, None);
+    app.push_blob("r", b"{}").await;
+    app.push_blob("r", b"layer").await;
+    let body = image_manifest(b"{}", b"layer", None);
     let d = Digest::of(Algorithm::Sha256, &body);
     let r =
         app.call("PUT", &format!("/v2/r/manifests/{d}?tag=one&tag=two"), &[("content-type", OCI_MANIFEST)], body).await;
@@ -187,9 +204,9 @@ async fn push_by_digest_with_tag_parameters_answers_oci_tag_headers() {
 #[tokio::test]
 async fn push_by_digest_without_tag_is_stored_untagged() {
     let app = TestApp::new();
-    let config = app.push_blob("r", b"{}").await;
-    let layer = app.push_blob("r", b"layer").await;
-    let body = image_manifest(&config, &layer, None);
+    app.push_blob("r", b"{}").await;
+    app.push_blob("r", b"layer").await;
+    let body = image_manifest(b"{}", b"layer", None);
     let d = Digest::of(Algorithm::Sha512, &body);
     let r = app.call("PUT", &format!("/v2/r/manifests/{d}"), &[("content-type", OCI_MANIFEST)], body.clone()).await;
     assert_eq!((r.status, r.header("docker-content-digest")), (StatusCode::CREATED, d.to_string().as_str()));
@@ -203,9 +220,9 @@ async fn referrers_list_filter_and_unknown_subject() {
     let app = TestApp::new();
     // The subject does not exist yet: accepted, and answered with OCI-Subject.
     let subject = Digest::of(Algorithm::Sha256, b"future subject");
-    let config = app.push_blob("r", b"{}").await;
-    let layer = app.push_blob("r", b"sbom").await;
-    let body = image_manifest(&config, &layer, Some(&subject));
+    app.push_blob("r", b"{}").await;
+    app.push_blob("r", b"sbom").await;
+    let body = image_manifest(b"{}", b"sbom", Some(&subject));
     let referrer = Digest::of(Algorithm::Sha256, &body);
     let r =
         app.call("PUT", &format!("/v2/r/manifests/{referrer}"), &[("content-type", OCI_MANIFEST)], body.clone()).await;
@@ -560,3 +577,5 @@ async fn deleted_accounts_lose_access_with_their_tokens() {
     let r = app.call("GET", "/v2/a/tags/list", &[("authorization", &format!("Bearer {t}"))], Body::empty()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+mod wire;

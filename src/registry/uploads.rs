@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use super::error::{ApiError, ErrorCode};
-use super::{ApiResult, Ctx, empty, headers};
+use super::{ApiResult, Ctx, empty, headers, range};
 use crate::reference::{Digest, RepoName, UploadId};
 use crate::store::upload::ChunkRange;
 
@@ -34,24 +34,17 @@ fn digest_param(ctx: &Ctx) -> Result<Option<Digest>, ApiError> {
     ctx.param("digest").map(|d| d.parse::<Digest>().map_err(ApiError::from)).transpose()
 }
 
-/// Parses `Content-Range: <start>-<end>` (also with a `bytes ` or `bytes=` prefix, which some
-/// clients send). A malformed value is answered like an out-of-order chunk: 416 with the
-/// current `Range`, so the client can resume.
+/// The chunk's `Content-Range`, if any. A malformed value is answered like an out-of-order
+/// chunk: 416 with the current `Range`, so the client can resume.
 async fn chunk_range(ctx: &Ctx, repo: &RepoName, id: &UploadId) -> Result<Option<ChunkRange>, ApiError> {
     let Some(value) = ctx.header("content-range") else { return Ok(None) };
-    let spec = value.trim().trim_start_matches("bytes").trim_start_matches(['=', ' ']);
-    let parsed = spec
-        .split_once('-')
-        .and_then(|(s, e)| Some(ChunkRange { start: s.trim().parse().ok()?, end: e.trim().parse().ok()? }));
-    match parsed {
-        Some(r) if r.end >= r.start => Ok(Some(r)),
-        _ => {
-            let size = ctx.app.store.upload_size(repo, id).await?;
-            Err(ApiError::new(ErrorCode::BlobUploadInvalid, format!("invalid Content-Range {value:?}"))
-                .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .header(header::RANGE, headers::upload_range(size)))
-        }
+    if let Some(range) = range::parse_chunk_range(value) {
+        return Ok(Some(range));
     }
+    let size = ctx.app.store.upload_size(repo, id).await?;
+    Err(ApiError::new(ErrorCode::BlobUploadInvalid, format!("invalid Content-Range {value:?}"))
+        .status(StatusCode::RANGE_NOT_SATISFIABLE)
+        .header(header::RANGE, headers::upload_range(size)))
 }
 
 /// `POST`: a cross-repository mount (`?mount=&from=`), a monolithic push (`?digest=` with the

@@ -1,5 +1,6 @@
 //! Manifests: stored byte-for-byte, committed in one transaction with their references and
-//! tags after checking that the blobs they reference are in the repository (invariant 2).
+//! tags after checking that the blobs they reference are in the repository, with the sizes
+//! their descriptors give (invariant 2).
 
 use bytes::Bytes;
 use rusqlite::{OptionalExtension, Transaction};
@@ -141,23 +142,39 @@ impl Store {
     }
 }
 
-/// Refuses a manifest whose blobs (or, when required, child manifests) the repository lacks.
+/// Refuses a manifest whose blobs (or, when required, child manifests) the repository lacks,
+/// or whose descriptors give a size other than that of the blob or child manifest stored here.
 fn check_references(tx: &Transaction<'_>, repo_id: i64, m: &manifest::Manifest, complete_indexes: bool) -> Result<()> {
-    let mut has_blob = tx.prepare_cached("SELECT 1 FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2")?;
+    let mut blob_size = tx.prepare_cached(
+        "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+          WHERE rb.repository_id = ?1 AND rb.digest = ?2",
+    )?;
     for d in m.blobs.iter().filter(|d| !d.foreign) {
-        if !has_blob.exists((repo_id, d.digest.to_string()))? {
-            return Err(Error::ManifestBlobUnknown(d.digest.clone()));
-        }
+        let size: Option<i64> = blob_size.query_row((repo_id, d.digest.to_string()), |r| r.get(0)).optional()?;
+        let size = size.ok_or_else(|| Error::ManifestBlobUnknown(d.digest.clone()))?;
+        check_size(d, size)?;
     }
-    if m.kind == Kind::Index && complete_indexes {
-        let mut has_manifest = tx.prepare_cached("SELECT 1 FROM manifests WHERE repository_id = ?1 AND digest = ?2")?;
+    if m.kind == Kind::Index {
+        let mut child_size =
+            tx.prepare_cached("SELECT length(content) FROM manifests WHERE repository_id = ?1 AND digest = ?2")?;
         for d in &m.children {
-            if !has_manifest.exists((repo_id, d.digest.to_string()))? {
-                return Err(Error::ManifestBlobUnknown(d.digest.clone()));
+            let size: Option<i64> = child_size.query_row((repo_id, d.digest.to_string()), |r| r.get(0)).optional()?;
+            match size {
+                Some(size) => check_size(d, size)?,
+                None if complete_indexes => return Err(Error::ManifestBlobUnknown(d.digest.clone())),
+                None => {}
             }
         }
     }
     Ok(())
+}
+
+fn check_size(d: &manifest::Descriptor, stored: i64) -> Result<()> {
+    let actual = u64::try_from(stored).unwrap_or_default();
+    if d.size == actual {
+        return Ok(());
+    }
+    Err(manifest::Error::SizeMismatch { digest: d.digest.clone(), declared: d.size, actual }.into())
 }
 
 /// Inserts the manifest and its reference rows (idempotent: a re-push of the same digest keeps

@@ -205,11 +205,11 @@ pub fn parse(text: &str) -> Result<ImageSet, Vec<Problem>> {
     let kind = check_header(text)?;
     let (archive_size, content) = match kind {
         Kind::Mirror => {
-            let file: MirrorFile = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+            let file: MirrorFile = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(text, &e)])?;
             (file.archive_size, file.mirror)
         }
         Kind::Delete => {
-            let file: DeleteFile = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+            let file: DeleteFile = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(text, &e)])?;
             (None, file.delete)
         }
     };
@@ -236,7 +236,7 @@ pub fn parse(text: &str) -> Result<ImageSet, Vec<Problem>> {
 
 /// Checks `kind` and `apiVersion` first, so that the typed decode picks the right shape.
 fn check_header(text: &str) -> Result<Kind, Vec<Problem>> {
-    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(text, &e)])?;
     let locator = Locator::new(text);
     let field = |key: &str| value.get(key).and_then(serde_yaml::Value::as_str).map(str::to_string);
     let mut problems = Vec::new();
@@ -273,7 +273,7 @@ fn check_header(text: &str) -> Result<Kind, Vec<Problem>> {
     }
 }
 
-fn yaml_problem(e: &serde_yaml::Error) -> Problem {
+fn yaml_problem(text: &str, e: &serde_yaml::Error) -> Problem {
     let location = e.location();
     // serde_yaml appends " at line L column C" to its message; the position is shown separately.
     let message = e.to_string();
@@ -281,7 +281,27 @@ fn yaml_problem(e: &serde_yaml::Error) -> Problem {
         Some(i) if location.is_some() => message[..i].to_string(),
         _ => message,
     };
-    Problem { line: location.as_ref().map(serde_yaml::Location::line), column: location.map(|l| l.column()), message }
+    let (line, column) = match location {
+        Some(l) => {
+            let (line, column) = within_text(text, l.line(), l.column());
+            (Some(line), Some(column))
+        }
+        None => (None, None),
+    };
+    Problem { line, column, message }
+}
+
+/// Keeps a position inside `text`: at the end of input libyaml reports the line after the last
+/// one (found by fuzzing: `n: \ne` was refused at line 3 of 2), which no editor can show.
+/// Lines are counted as YAML does, a lone CR being a line break too.
+fn within_text(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+    let last_line = normalized.split('\n').count();
+    if line <= last_line {
+        return (line, column);
+    }
+    let last_len = normalized.rsplit('\n').next().map_or(0, |l| l.chars().count());
+    (last_line, last_len + 1)
 }
 
 impl fmt::Display for Problem {
@@ -608,5 +628,21 @@ mirror:
             ),
         ];
         assert_first_problems(cases);
+    }
+
+    /// Found by fuzzing: a YAML error at the end of input was placed on the line after the last.
+    #[test]
+    fn yaml_errors_at_the_end_of_input_stay_inside_the_file() {
+        let cases: &[(&str, &str, usize)] = &[
+            ("plain scalar after a mapping", "n: \ne", 2),
+            ("lone CR is a line break", "m: \rs:m", 2),
+            ("CRLF", "a: 1\r\nb", 2),
+            ("unclosed flow sequence", "a: [1,\n", 2),
+        ];
+        for (name, text, lines) in cases {
+            let problems = parse(text).expect_err(name);
+            let p = &problems[0];
+            assert!(p.line.is_some_and(|l| (1..=*lines).contains(&l)), "case {name}: {p:?}");
+        }
     }
 }
