@@ -167,6 +167,7 @@ impl Attempt<'_> {
 
     /// The password was wrong: counts a failure against every key; returns the failures of the
     /// worst key.
+    #[must_use = "the failure count is for the log line"]
     pub fn fail(mut self) -> u32 {
         self.open = false;
         self.limiter.finish(&self.keys, true, Instant::now())
@@ -182,6 +183,7 @@ impl Drop for Attempt<'_> {
                     e.in_flight = e.in_flight.saturating_sub(1);
                 }
             }
+            entries.retain(|_, e| e.in_flight > 0 || e.failures > 0);
             drop(entries);
             self.limiter.finished.notify_waiters();
         }
@@ -213,13 +215,13 @@ mod tests {
         let l = Limiter::default();
         let keys = keys();
         for _ in 0..FREE_FAILURES {
-            l.begin(&keys).await.expect("typos are free").fail();
+            let _ = l.begin(&keys).await.expect("typos are free").fail();
         }
-        l.begin(&keys).await.expect("fourth try allowed").fail();
+        let _ = l.begin(&keys).await.expect("fourth try allowed").fail();
         let wait = l.begin(&keys).await.err().expect("backing off");
         assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500), "{wait:?}");
         tokio::time::sleep(Duration::from_millis(510)).await;
-        l.begin(&keys).await.expect("after the wait").fail();
+        let _ = l.begin(&keys).await.expect("after the wait").fail();
         let wait = l.begin(&keys).await.err().expect("doubles");
         assert!(wait > Duration::from_millis(900), "{wait:?}");
         assert!(l.begin(&[Key::User("other".into())]).await.is_ok(), "other users unaffected");
@@ -240,7 +242,7 @@ mod tests {
                     Ok(attempt) => {
                         // A slow verification, as argon2 is.
                         tokio::time::sleep(Duration::from_millis(30)).await;
-                        attempt.fail();
+                        let _ = attempt.fail();
                         true
                     }
                     Err(_) => false,

@@ -104,18 +104,19 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn traffic_keeps_it_open_and_silence_closes_it() {
-        let (client, server) = tokio::io::duplex(64);
-        let mut server = Idle::new(server, Duration::from_secs(10));
-        let mut client = client;
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut server = Idle::new(server, Duration::from_millis(300));
         let mut buf = [0u8; 8];
         for _ in 0..5 {
-            tokio::time::advance(Duration::from_secs(8)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
             client.write_all(b"x").await.expect("write");
             assert_eq!(server.read(&mut buf).await.expect("read"), 1, "traffic resets the clock");
         }
+        let started = std::time::Instant::now();
         let err = server.read(&mut buf).await.expect_err("silence closes");
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     }
 }

@@ -101,7 +101,7 @@ pub async fn serve(
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     let per_client = Arc::new(PerClient::default());
-    let mut refused_logged = std::time::Instant::now() - Duration::from_mins(1);
+    let mut refused_logged: Option<std::time::Instant> = None;
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -118,8 +118,8 @@ pub async fn serve(
         };
         let Some(slot) = per_client.take(peer.ip(), limits.max_per_client) else {
             // Closed at once; logged at most once a minute, as a flood would repeat it.
-            if refused_logged.elapsed() > Duration::from_mins(1) {
-                refused_logged = std::time::Instant::now();
+            if refused_logged.is_none_or(|t| t.elapsed() > Duration::from_mins(1)) {
+                refused_logged = Some(std::time::Instant::now());
                 tracing::warn!(client = %peer.ip(), max = limits.max_per_client, "connection refused: too many from one address");
             }
             drop(stream);

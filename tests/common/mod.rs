@@ -100,6 +100,26 @@ impl Registry {
         Self::spawn(dir, data_dir, &args)
     }
 
+    /// Starts `mirror-registry serve` over plain HTTP with accounts on (the `init` admin's
+    /// password in `init_password`) and `config` (YAML) as its config file.
+    pub fn ours_with_accounts(config: &str) -> Registry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, config).expect("write config");
+        let args: Vec<String> = vec![
+            "serve".into(),
+            "--config".into(),
+            file.display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--insecure-http".into(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+        ];
+        Self::spawn(dir, &data_dir, &args)
+    }
+
     fn spawn(dir: tempfile::TempDir, data_dir: &Path, args: &[String]) -> Registry {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
             .args(args)

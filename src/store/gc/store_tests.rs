@@ -45,8 +45,12 @@ async fn image(store: &Store, r: &str, reference: &str, seed: &str, subject: Opt
 }
 
 async fn index(store: &Store, r: &str, reference: &str, children: &[&Digest]) -> Digest {
-    let manifests: Vec<_> =
-        children.iter().map(|d| json!({"mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": 1})).collect();
+    // Each child with its real size: the store checks descriptor sizes of children it holds.
+    let mut manifests = Vec::new();
+    for d in children {
+        let size = store.get_manifest(&repo(r), &Reference::Digest((*d).clone())).await.map_or(1, |m| m.content.len());
+        manifests.push(json!({"mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": size}));
+    }
     let body =
         serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})).expect("json");
     push(store, r, reference, OCI_INDEX, body).await
