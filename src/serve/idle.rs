@@ -55,9 +55,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Idle<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, data) {
+impl<T> Idle<T> {
+    /// A write's outcome: bytes written reset the clock, waiting past the deadline fails.
+    fn written(&mut self, cx: &mut Context<'_>, result: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match result {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
                     self.progress();
@@ -68,22 +69,21 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
             other => other,
         }
     }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.written(cx, result)
+    }
 
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    self.progress();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
-            other => other,
-        }
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.written(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {
