@@ -161,19 +161,6 @@ fn assert_refused_and_discarded(fs: &Tmpfs, refused: &(u16, String, String), fre
     assert!(fs.free() + MIB >= free_before, "its space is back: {} of {free_before} bytes free", fs.free());
 }
 
-fn run_gc(reg: &Registry) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
-        .args(["gc", "--grace-period", "0s", "--config"])
-        .arg(reg.config_file())
-        .arg("--data-dir")
-        .arg(&reg.data_dir)
-        .output()
-        .expect("run gc");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "gc on a full disk: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    stdout
-}
-
 fn delete_manifest(reg: &Registry, digest: &str) {
     let r = http().delete(format!("{}/v2/full/app/manifests/{digest}", reg.url())).send().expect("delete");
     assert_eq!(r.status(), 202, "manifest DELETE on a full disk: {}", r.text().unwrap_or_default());
@@ -195,7 +182,7 @@ fn a_chunked_upload_that_fills_the_disk_is_refused_and_leaves_nothing_behind() {
     let refused = upload_until_refused(&reg, 4);
     assert_refused_and_discarded(&fs, &refused, free_before);
     delete_manifest(&reg, &image);
-    let report = run_gc(&reg);
+    let report = reg.gc();
     assert!(report.starts_with("deleted 2 blobs"), "{report}");
     assert!(fs.free() >= free_before + 9 * MIB, "gc freed the layer: {} bytes free", fs.free());
     push_image(&reg, "v2", 4, 2);
@@ -220,7 +207,7 @@ fn deletes_and_gc_work_on_a_disk_something_else_filled() {
     assert_eq!(r.status(), 507, "no upload starts on a full disk");
     delete_manifest(&reg, &image);
     assert!(!reserve(&reg).exists(), "the DELETE had the reserve released for it");
-    let report = run_gc(&reg);
+    let report = reg.gc();
     assert!(report.starts_with("deleted 2 blobs"), "{report}");
     assert!(fs.free() >= 10 * MIB, "gc freed the layer: {} bytes free", fs.free());
 

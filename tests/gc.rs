@@ -226,14 +226,7 @@ fn gc_looping_with_zero_grace_never_loses_a_pushed_image() {
     gc.join().expect("gc loop");
     assert!(gc_runs.load(Ordering::Relaxed) >= 3, "GC must have run during the pushes");
     // One more collection after the pushes: nothing referenced may go.
-    let out = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
-        .args(["gc", "--grace-period", "0s", "--config"])
-        .arg(reg.config_file())
-        .arg("--data-dir")
-        .arg(&reg.data_dir)
-        .output()
-        .expect("gc");
-    assert!(out.status.success());
+    reg.gc();
     let client = Client::new(&reg);
     assert_eq!(pushed.len(), 8 * rounds);
     for image in &pushed {
@@ -294,11 +287,8 @@ fn crashes_mid_push_and_mid_gc_leave_a_clean_store() {
         }
         // A GC process killed part-way through, several times, while pushes go on.
         for _ in 0..5 {
-            let mut gc = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
-                .args(["gc", "--grace-period", "0s", "--config"])
-                .arg(reg.config_file())
-                .arg("--data-dir")
-                .arg(&reg.data_dir)
+            let mut gc = reg
+                .command(&["gc", "--grace-period", "0s"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

@@ -21,7 +21,6 @@ mod workspace;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use catalog::{CATALOG_REPO, CATALOG_TAG};
 use common::Registry;
@@ -154,14 +153,7 @@ fn delete_then_collect(ws: &Workspace, dest: &Registry, src: &Http, list: &Path,
     assert_eq!(count(&stdout(&again), "already deleted"), 2, "{}", stdout(&again));
     assert!(stderr(&again).contains("already deleted"), "each image is reported");
 
-    let gc = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
-        .args(["gc", "--grace-period", "0s", "--config"])
-        .arg(dest.config_file())
-        .arg("--data-dir")
-        .arg(&dest.data_dir)
-        .output()
-        .expect("run gc");
-    assert!(gc.status.success(), "gc: {}", String::from_utf8_lossy(&gc.stderr));
+    dest.gc();
     assert_eq!(metric(dest, "mirror_registry_reclaimable_bytes"), 0);
     assert_eq!(stored - metric(dest, "mirror_registry_storage_bytes"), reclaimable, "gc freed the figure printed");
     src.assert_same_image("apps/api", "v1", &mirrored, "mirror/apps/api", "v1");

@@ -205,6 +205,21 @@ impl Registry {
         self.dir.path().join("no-auth.yaml")
     }
 
+    /// `mirror-registry ARGS --config … --data-dir …` against this registry's data, not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mirror-registry"));
+        command.args(args).arg("--config").arg(self.config_file()).arg("--data-dir").arg(&self.data_dir);
+        command
+    }
+
+    /// Runs `gc --grace-period 0s` next to the server; panics unless it succeeds; returns its stdout.
+    pub fn gc(&self) -> String {
+        let out = self.command(&["gc", "--grace-period", "0s"]).output().expect("run gc");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "gc: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    }
+
     /// Sends a signal (`HUP`, `TERM`, ...) to the registry process.
     pub fn signal(&self, name: &str) {
         let status =
