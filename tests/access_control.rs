@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::Registry;
+use common::{Registry, output_with_stdin};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use sha2::Digest as _;
@@ -23,18 +22,9 @@ fn client() -> Client {
 
 /// Runs `mirror-registry user ...` on the registry's database; panics when it fails.
 fn user(reg: &Registry, args: &[&str]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
-        .arg("user")
-        .arg("--data-dir")
-        .arg(&reg.data_dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn user");
-    child.stdin.take().expect("stdin").write_all(format!("{PASSWORD}\n").as_bytes()).expect("password");
-    let out = child.wait_with_output().expect("user");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mirror-registry"));
+    command.arg("user").arg("--data-dir").arg(&reg.data_dir).args(args);
+    let out = output_with_stdin(&mut command, &format!("{PASSWORD}\n"));
     assert!(out.status.success(), "user {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -211,10 +201,10 @@ fn grants_and_roles_decide_every_route() {
             }
             None => assert_eq!(r.status(), 403, "{name}: catalog"),
         }
-        // Without credentials: a challenge, never an answer.
-        let r = c.get(format!("{}/v2/team-a/app/manifests/v1", reg.url())).send().expect("anonymous");
-        assert_eq!(r.status(), 401);
     }
+    // Without credentials: a challenge, never an answer.
+    let r = c.get(format!("{}/v2/team-a/app/manifests/v1", reg.url())).send().expect("anonymous");
+    assert_eq!(r.status(), 401);
 
     // Tokens are narrowed to the grants: a token asked for team-b holds nothing there.
     let (t, _) = token(&reg, "scoped", "repository:team-b/app:pull,push");
@@ -227,6 +217,8 @@ fn grants_and_roles_decide_every_route() {
         .send()
         .expect("catalog");
     assert!(r.headers().get("link").is_none(), "nothing visible follows team-a/app");
+    let body: Value = r.json().expect("json");
+    assert_eq!(body["repositories"], json!(["team-a/app"]), "a full page: hidden repositories are skipped");
 }
 
 #[test]

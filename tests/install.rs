@@ -6,14 +6,13 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::installer::{Sshd, Stubs};
 use common::podman::Podman;
-use common::{free_port, require_tool};
+use common::{free_port, output_with_stdin, require_tool};
 use sha2::Digest as _;
 
 /// One test's machine: a temp HOME (user-scope units and binary go there), stub tools, a port.
@@ -78,15 +77,7 @@ impl Machine {
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run mirror-registry");
-        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-        child.wait_with_output().expect("wait")
+        output_with_stdin(&mut self.command(args), stdin)
     }
 
     fn install(&self, extra: &[&str]) -> Installed {

@@ -51,6 +51,29 @@ impl Entry {
     fn room(&self) -> u32 {
         FREE_FAILURES.saturating_sub(self.failures).max(1)
     }
+
+    fn end(&mut self, outcome: Outcome, now: Instant) {
+        match outcome {
+            Outcome::Succeeded => {
+                self.failures = 0;
+                self.blocked_until = now;
+            }
+            Outcome::Failed => {
+                self.failures += 1;
+                self.last_failure = now;
+                self.blocked_until = now + delay(self.failures);
+            }
+            Outcome::Abandoned => {}
+        }
+    }
+}
+
+/// How an admitted attempt ended; an abandoned one (the request was cancelled) counts as nothing.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Succeeded,
+    Failed,
+    Abandoned,
 }
 
 /// The failed-login table.
@@ -117,17 +140,19 @@ impl Limiter {
 
     /// Clears the keys: the account's owner proved the password (by any path).
     pub fn succeed(&self, keys: &[Key]) {
+        let now = Instant::now();
         let mut entries = self.lock();
         for k in keys {
             if let Some(e) = entries.get_mut(k) {
-                e.failures = 0;
-                e.blocked_until = Instant::now();
+                e.end(Outcome::Succeeded, now);
             }
         }
-        entries.retain(|k, e| e.in_flight > 0 || !keys.contains(k));
+        forget_idle(&mut entries, keys);
     }
 
-    fn finish(&self, keys: &[Key], failed: bool, now: Instant) -> u32 {
+    /// Ends an admitted attempt on `keys`; returns the failures of the worst key.
+    fn finish(&self, keys: &[Key], outcome: Outcome) -> u32 {
+        let now = Instant::now();
         let mut worst = 0;
         {
             let mut entries = self.lock();
@@ -135,19 +160,10 @@ impl Limiter {
             for k in keys {
                 let e = entries.entry(k.clone()).or_insert_with(|| Entry::new(now));
                 e.in_flight = e.in_flight.saturating_sub(1);
-                if failed {
-                    e.failures += 1;
-                    e.last_failure = now;
-                    e.blocked_until = now + delay(e.failures);
-                } else {
-                    e.failures = 0;
-                    e.blocked_until = now;
-                }
+                e.end(outcome, now);
                 worst = worst.max(e.failures);
             }
-            if !failed {
-                entries.retain(|k, e| e.in_flight > 0 || !keys.contains(k));
-            }
+            forget_idle(&mut entries, keys);
         }
         self.finished.notify_waiters();
         worst
@@ -162,7 +178,7 @@ impl Attempt<'_> {
     /// The password was right: clears the keys.
     pub fn succeed(mut self) {
         self.open = false;
-        self.limiter.finish(&self.keys, false, Instant::now());
+        self.limiter.finish(&self.keys, Outcome::Succeeded);
     }
 
     /// The password was wrong: counts a failure against every key; returns the failures of the
@@ -170,22 +186,23 @@ impl Attempt<'_> {
     #[must_use = "the failure count is for the log line"]
     pub fn fail(mut self) -> u32 {
         self.open = false;
-        self.limiter.finish(&self.keys, true, Instant::now())
+        self.limiter.finish(&self.keys, Outcome::Failed)
     }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if self.open {
-            let mut entries = self.limiter.lock();
-            for k in &self.keys {
-                if let Some(e) = entries.get_mut(k) {
-                    e.in_flight = e.in_flight.saturating_sub(1);
-                }
-            }
-            entries.retain(|_, e| e.in_flight > 0 || e.failures > 0);
-            drop(entries);
-            self.limiter.finished.notify_waiters();
+            self.limiter.finish(&self.keys, Outcome::Abandoned);
+        }
+    }
+}
+
+/// Keys with nothing in flight and no failure hold nothing worth keeping.
+fn forget_idle(entries: &mut HashMap<Key, Entry>, keys: &[Key]) {
+    for k in keys {
+        if entries.get(k).is_some_and(|e| e.in_flight == 0 && e.failures == 0) {
+            entries.remove(k);
         }
     }
 }

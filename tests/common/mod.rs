@@ -6,9 +6,9 @@
 //! (CNCF distribution 2.8) as a peer. Each registry lives in its own temp dir and is killed on drop.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Prefix of the line `serve` prints on stdout once its listener is bound.
@@ -30,6 +30,13 @@ pub fn require_tool(name: &str) -> bool {
         eprintln!("SKIPPED: {name} is not installed (apt-get install it to run this test)");
     }
     found
+}
+
+/// Runs `command` with `stdin` as its input and its output captured.
+pub fn output_with_stdin(command: &mut Command, stdin: &str) -> Output {
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
 }
 
 /// A registry process on loopback, with its data in a temp dir.
@@ -90,14 +97,8 @@ impl Registry {
     /// As [`Registry::ours_in`], with `config` (YAML, other sections than `auth`) added to the
     /// config file.
     pub fn ours_configured(dir: tempfile::TempDir, data_dir: &Path, config: &str, extra_args: &[&str]) -> Registry {
-        let file = dir.path().join("no-auth.yaml");
-        std::fs::write(&file, format!("auth: {{enabled: false}}\n{config}")).expect("write config");
-        let config = file;
-        let mut args: Vec<String> = vec!["serve".into(), "--config".into(), config.display().to_string()];
-        args.extend(["--listen", "127.0.0.1:0", "--insecure-http", "--data-dir"].map(String::from));
-        args.push(data_dir.display().to_string());
-        args.extend(extra_args.iter().map(|a| (*a).to_string()));
-        Self::spawn(dir, data_dir, &args)
+        let config = format!("auth: {{enabled: false}}\n{config}");
+        Self::serve_with_config(dir, data_dir, "no-auth.yaml", &config, extra_args)
     }
 
     /// Starts `mirror-registry serve` over plain HTTP with accounts on (the `init` admin's
@@ -105,19 +106,24 @@ impl Registry {
     pub fn ours_with_accounts(config: &str) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join("data");
-        let file = dir.path().join("config.yaml");
+        Self::serve_with_config(dir, &data_dir, "config.yaml", config, &[])
+    }
+
+    /// `serve` over plain HTTP on `127.0.0.1:0`, with `config` written to `dir/file_name`.
+    fn serve_with_config(
+        dir: tempfile::TempDir,
+        data_dir: &Path,
+        file_name: &str,
+        config: &str,
+        extra_args: &[&str],
+    ) -> Registry {
+        let file = dir.path().join(file_name);
         std::fs::write(&file, config).expect("write config");
-        let args: Vec<String> = vec![
-            "serve".into(),
-            "--config".into(),
-            file.display().to_string(),
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--insecure-http".into(),
-            "--data-dir".into(),
-            data_dir.display().to_string(),
-        ];
-        Self::spawn(dir, &data_dir, &args)
+        let mut args: Vec<String> = vec!["serve".into(), "--config".into(), file.display().to_string()];
+        args.extend(["--listen", "127.0.0.1:0", "--insecure-http", "--data-dir"].map(String::from));
+        args.push(data_dir.display().to_string());
+        args.extend(extra_args.iter().map(|a| (*a).to_string()));
+        Self::spawn(dir, data_dir, &args)
     }
 
     fn spawn(dir: tempfile::TempDir, data_dir: &Path, args: &[String]) -> Registry {

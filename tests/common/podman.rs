@@ -1,9 +1,8 @@
 //! podman for tests, sandboxed: vfs storage, cgroupfs, file events and its own auth file, all
 //! configured through files in a temp dir (never the machine's global config). See TESTING.md.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// A private podman setup: storage, config and auth file under one temp dir.
 pub struct Podman {
@@ -40,20 +39,16 @@ impl Podman {
     /// Runs podman with `input` on its stdin (`--password-stdin`).
     pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
         let t = self.dir.path();
-        let mut child = Command::new("podman")
-            .args(args)
-            .env("CONTAINERS_CONF", t.join("containers.conf"))
-            .env("CONTAINERS_STORAGE_CONF", t.join("storage.conf"))
-            .env("CONTAINERS_REGISTRIES_CONF", t.join("registries.conf"))
-            .env("REGISTRY_AUTH_FILE", t.join("auth.json"))
-            .env("TMPDIR", t.join("tmp"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run podman");
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-        child.wait_with_output().expect("wait for podman")
+        super::output_with_stdin(
+            Command::new("podman")
+                .args(args)
+                .env("CONTAINERS_CONF", t.join("containers.conf"))
+                .env("CONTAINERS_STORAGE_CONF", t.join("storage.conf"))
+                .env("CONTAINERS_REGISTRIES_CONF", t.join("registries.conf"))
+                .env("REGISTRY_AUTH_FILE", t.join("auth.json"))
+                .env("TMPDIR", t.join("tmp")),
+            input,
+        )
     }
 
     /// `podman login` trusting `ca` (as `--cert-dir` wants it), the password on stdin.
