@@ -15,9 +15,10 @@ use crate::cli::user::{UserArgs, UserCommand};
 use crate::config::Config;
 use crate::store::Store;
 
-/// Length of generated passwords and robot tokens.
-const GENERATED_LEN: usize = 32;
-const ROBOT_TOKEN_LEN: usize = 48;
+/// Length of generated passwords.
+pub const GENERATED_LEN: usize = 32;
+/// Length of robot tokens.
+pub const ROBOT_TOKEN_LEN: usize = 48;
 
 /// Runs a `user` subcommand, printing results on stdout.
 ///
@@ -152,15 +153,21 @@ fn print_robot(
         Some(h) => h.to_string(),
         None => default_host(config),
     };
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{}", token.expose()));
     writeln!(out, "robot {name} (role {role})")?;
     writeln!(out, "token: {} (shown once)", token.expose())?;
     writeln!(out, "auth.json / pull secret:")?;
-    writeln!(out, "{}", serde_json::json!({ "auths": { host: { "auth": auth } } }))?;
+    writeln!(out, "{}", auth_json(&host, name, token))?;
     if role != Role::Pull {
         writeln!(out, "warning: this robot can write; a pull secret on a cluster gives every node that access")?;
     }
     Ok(())
+}
+
+/// The `auth.json` (pull secret) that logs `name` in to `host` with `token`.
+#[must_use]
+pub fn auth_json(host: &str, name: &UserName, token: &Secret) -> String {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{}", token.expose()));
+    serde_json::json!({ "auths": { host: { "auth": auth } } }).to_string()
 }
 
 /// `host:port` clients use: the listen address, with this machine's name for a wildcard address.

@@ -3,6 +3,7 @@
 //!
 //! - [`grants`]: namespace-scoped grants (`team-a/*` → push) and what an account may do where
 //! - [`store`]: accounts and grants in `SQLite` (`impl Store`)
+//! - [`sessions`]: web console sessions in `SQLite`
 //! - [`admin`]: `mirror-registry user`, account administration from the command line
 //!
 //! An account has a registry-wide [`Role`] and any number of namespace [`grants::Grant`]s; what
@@ -17,6 +18,7 @@
 
 pub mod admin;
 pub mod grants;
+pub mod sessions;
 pub mod store;
 
 use std::fmt;

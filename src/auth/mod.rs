@@ -9,6 +9,7 @@
 pub mod limiter;
 pub mod password;
 pub mod scope;
+pub mod session;
 pub mod token;
 
 use std::collections::HashMap;

@@ -20,6 +20,7 @@ use anyhow::Context;
 
 use crate::auth::{self, Auth};
 use crate::config::Config;
+use crate::console::{self, Console};
 use crate::metrics::Metrics;
 use crate::registry::{self, App};
 use crate::store::Store;
@@ -116,8 +117,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(gc::run_periodically(store.clone(), config.gc.clone(), metrics.clone()));
     }
     let frontend = Arc::new(registry::headers::Frontend::from_config(&config.http));
-    let app =
-        registry::router(App { store, auth, metrics, tls: tls.is_some(), frontend }).layer(registry::trace_layer());
+    let app = App { store, auth, metrics, tls: tls.is_some(), frontend };
+    let console = Arc::new(Console {
+        app: app.clone(),
+        gc: gc::Options::from_config(&config.gc),
+        cert: tls.is_some().then(|| config.tls.cert.clone()),
+        blobs_dir: config.storage.blobs.clone(),
+        gc_running: tokio::sync::Mutex::new(()),
+    });
+    let app = registry::router(app).merge(console::router(console)).layer(registry::trace_layer());
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "mirror-registry: blobs in {}", absolute(&config.storage.blobs))?;

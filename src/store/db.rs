@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_gc_runs.sql")),
     (4, include_str!("../../migrations/0004_blob_placements.sql")),
     (5, include_str!("../../migrations/0005_account_generations_and_grants.sql")),
+    (6, include_str!("../../migrations/0006_console_sessions.sql")),
 ];
 
 /// How many idle read connections to keep.

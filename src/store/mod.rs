@@ -8,12 +8,14 @@
 //! - [`upload`]: upload sessions, streamed and hashed on the fly, committed after verification
 //! - [`manifests`]: manifests with their references and tags, one transaction each
 //! - [`listing`]: tags, catalog and referrers
+//! - [`browse`]: what the web console shows (counts, sizes, times, what a delete frees)
 //! - [`gc`]: garbage collection and retention, the run and its transactions
 //! - [`permissions`]: owner-only modes for everything the store creates
 //! - [`reserve`]: room kept for the database, so deletes and GC work on a full disk
 
 pub mod blob;
 pub mod blobs;
+pub mod browse;
 pub mod buffers;
 pub mod db;
 pub mod fsck;

@@ -297,26 +297,33 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn last_gc_run(&self) -> Result<Option<GcRun>> {
+        Ok(self.gc_runs(1).await?.pop())
+    }
+
+    /// The latest `limit` GC runs that were not dry runs, newest first.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn gc_runs(&self, limit: u32) -> Result<Vec<GcRun>> {
         self.db
-            .read(|c| {
-                Ok(c.query_row(
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
                     "SELECT started_at, finished_at, dry_run, blobs_deleted, bytes_freed, manifests_deleted, tags_deleted, uploads_expired
-                       FROM gc_runs WHERE dry_run = 0 ORDER BY id DESC LIMIT 1",
-                    [],
-                    |r| {
-                        Ok(GcRun {
-                            started_at: r.get(0)?,
-                            finished_at: r.get(1)?,
-                            dry_run: r.get(2)?,
-                            blobs_deleted: to_u64(r.get(3)?),
-                            bytes_freed: to_u64(r.get(4)?),
-                            manifests_deleted: to_u64(r.get(5)?),
-                            tags_deleted: to_u64(r.get(6)?),
-                            uploads_expired: to_u64(r.get(7)?),
-                        })
-                    },
-                )
-                .optional()?)
+                       FROM gc_runs WHERE dry_run = 0 ORDER BY id DESC LIMIT ?1",
+                )?;
+                let rows = stmt.query_map([limit], |r| {
+                    Ok(GcRun {
+                        started_at: r.get(0)?,
+                        finished_at: r.get(1)?,
+                        dry_run: r.get(2)?,
+                        blobs_deleted: to_u64(r.get(3)?),
+                        bytes_freed: to_u64(r.get(4)?),
+                        manifests_deleted: to_u64(r.get(5)?),
+                        tags_deleted: to_u64(r.get(6)?),
+                        uploads_expired: to_u64(r.get(7)?),
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
             .await
     }
