@@ -50,7 +50,14 @@ impl Store {
                     "SELECT user_id, generation, csrf_token, expires_at FROM console_sessions
                       WHERE secret_hash = ?1 AND expires_at > ?2",
                     (secret_hash, now()),
-                    |r| Ok(SessionRow { user_id: r.get(0)?, generation: r.get(1)?, csrf_token: r.get(2)?, expires_at: r.get(3)? }),
+                    |r| {
+                        Ok(SessionRow {
+                            user_id: r.get(0)?,
+                            generation: r.get(1)?,
+                            csrf_token: r.get(2)?,
+                            expires_at: r.get(3)?,
+                        })
+                    },
                 )
                 .optional()?)
             })

@@ -242,14 +242,18 @@ pub async fn act(
             robot_notice(&visitor, &name, role, &token, "created")
         }
         "password" => {
-            let account = store.find_user(&name).await?.ok_or_else(|| ConsoleError::NotFound(format!("no account {name}")))?;
+            let account =
+                store.find_user(&name).await?.ok_or_else(|| ConsoleError::NotFound(format!("no account {name}")))?;
             let secret = Secret::generate(if account.robot { ROBOT_TOKEN_LEN } else { GENERATED_LEN });
             store.update_user(&name, Some(hash(secret.clone()).await?), None).await?;
             if account.robot {
                 robot_notice(&visitor, &name, account.role, &secret, "has a new token")
             } else {
                 let secrets = vec![("New password", secret.expose().to_string())];
-                Notice { message: format!("{name} has a new password; the old one and its tokens no longer work."), secrets }
+                Notice {
+                    message: format!("{name} has a new password; the old one and its tokens no longer work."),
+                    secrets,
+                }
             }
         }
         "role" => {

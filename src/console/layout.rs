@@ -127,7 +127,8 @@ mod tests {
     #[test]
     fn formatting() {
         assert_eq!(when(0), "1970-01-01 00:00 UTC");
-        let d: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".parse().expect("digest");
+        let d: Digest =
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".parse().expect("digest");
         assert_eq!(short(&d), "sha256:e3b0c44298fc");
         assert_eq!(repo_url("a/b"), "/ui/repo?name=a%2Fb");
         assert_eq!(url("/ui/", &[]), "/ui/");

@@ -49,12 +49,13 @@ async fn small_blob(store: &Store, repo: &RepoName, digest: &Digest) -> Option<V
     if blob.size > MAX_CONFIG_BYTES {
         return None;
     }
-    blob.body.try_fold(Vec::new(), |mut all, chunk| async move {
-        all.extend_from_slice(&chunk);
-        Ok(all)
-    })
-    .await
-    .ok()
+    blob.body
+        .try_fold(Vec::new(), |mut all, chunk| async move {
+            all.extend_from_slice(&chunk);
+            Ok(all)
+        })
+        .await
+        .ok()
 }
 
 fn config_summary(config: &Value) -> Markup {
@@ -71,7 +72,10 @@ fn config_summary(config: &Value) -> Markup {
         ("Command", text(inner.get("Cmd"))),
         ("Working directory", text(inner.get("WorkingDir"))),
         ("User", text(inner.get("User"))),
-        ("History entries", config.get("history").and_then(Value::as_array).map_or(String::new(), |h| h.len().to_string())),
+        (
+            "History entries",
+            config.get("history").and_then(Value::as_array).map_or(String::new(), |h| h.len().to_string()),
+        ),
     ];
     let labels = inner.get("Labels").and_then(Value::as_object);
     html! {
@@ -90,7 +94,12 @@ fn descriptors(doc: &Value, key: &str) -> Vec<(String, String, u64, Option<Strin
             .iter()
             .map(|d| {
                 let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-                (s("mediaType"), s("digest"), d.get("size").and_then(Value::as_u64).unwrap_or(0), d.get("platform").and_then(platform))
+                (
+                    s("mediaType"),
+                    s("digest"),
+                    d.get("size").and_then(Value::as_u64).unwrap_or(0),
+                    d.get("platform").and_then(platform),
+                )
             })
             .collect()
     })
@@ -146,7 +155,8 @@ fn referrers_table(repo: &RepoName, referrers: &[crate::store::listing::Referrer
 
 fn facts(repo: &RepoName, detail: &ManifestDetail, doc: &Value) -> Markup {
     let m = &detail.summary;
-    let subject = doc.get("subject").and_then(|s| s.get("digest")).and_then(Value::as_str).and_then(|s| s.parse::<Digest>().ok());
+    let subject =
+        doc.get("subject").and_then(|s| s.get("digest")).and_then(Value::as_str).and_then(|s| s.parse::<Digest>().ok());
     html! {
         dl.facts {
             dt { "Digest" } dd { code { (m.digest) } }
@@ -177,7 +187,8 @@ pub async fn show(State(console): State<Arc<Console>>, visitor: Visitor, Query(q
     let doc: Value = serde_json::from_slice(&detail.summary.content).unwrap_or(Value::Null);
     let pretty = serde_json::to_string_pretty(&doc)
         .unwrap_or_else(|_| String::from_utf8_lossy(&detail.summary.content).into_owned());
-    let config_digest = doc.get("config").and_then(|c| c.get("digest")).and_then(Value::as_str).and_then(|s| s.parse().ok());
+    let config_digest =
+        doc.get("config").and_then(|c| c.get("digest")).and_then(Value::as_str).and_then(|s| s.parse().ok());
     let config = match &config_digest {
         Some(d) => small_blob(store, &repo, d).await.and_then(|b| serde_json::from_slice::<Value>(&b).ok()),
         None => None,

@@ -134,13 +134,10 @@ impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         let status = match &self {
             ConsoleError::LoginRequired => return Redirect::to("/ui/login").into_response(),
-            ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
+            ConsoleError::NotFound(_) | ConsoleError::Account(AccountError::Unknown(_)) => StatusCode::NOT_FOUND,
             ConsoleError::Forbidden(_) | ConsoleError::Csrf => StatusCode::FORBIDDEN,
             ConsoleError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ConsoleError::Account(AccountError::Store(_)) | ConsoleError::Store(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            ConsoleError::Account(AccountError::Unknown(_)) => StatusCode::NOT_FOUND,
+            ConsoleError::Account(AccountError::Store(_)) | ConsoleError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ConsoleError::Account(_) => StatusCode::CONFLICT,
         };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -136,7 +136,13 @@ impl FromRequestParts<Arc<Console>> for Visitor {
         let registry_host = origin.host().unwrap_or("localhost").to_string();
         let same_origin = same_origin(&parts.headers, &origin, app.tls);
         let Some(auth) = &app.auth else {
-            return Ok(Visitor { principal: None, csrf_token: String::new(), registry_host, same_origin, anonymous_pull: true });
+            return Ok(Visitor {
+                principal: None,
+                csrf_token: String::new(),
+                registry_host,
+                same_origin,
+                anonymous_pull: true,
+            });
         };
         let secret = session_secret(&parts.headers, app.tls).ok_or(ConsoleError::LoginRequired)?;
         let session = auth.session(&secret).await?.ok_or(ConsoleError::LoginRequired)?;
@@ -186,7 +192,13 @@ mod tests {
         }
         assert!(!session_cookie("x", false).to_str().expect("ascii").contains("Secure"));
 
-        let ours = Origin::from_request(&HeaderMap::new(), None, true, IpAddr::V4(Ipv4Addr::LOCALHOST), &Default::default());
+        let ours = Origin::from_request(
+            &HeaderMap::new(),
+            None,
+            true,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            &crate::registry::headers::Frontend::default(),
+        );
         let mut form = HeaderMap::new();
         form.insert(header::HOST, HeaderValue::from_static("reg.example:8443"));
         assert!(same_origin(&form, &ours, true), "no Origin header (older browsers, curl)");

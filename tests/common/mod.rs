@@ -66,15 +66,18 @@ impl Registry {
     /// Starts `mirror-registry serve` the way a new user does: TLS with a generated CA, auth on,
     /// and an `init` admin whose generated password is read from stdout.
     pub fn ours_secure() -> Registry {
+        Self::ours_secure_configured("")
+    }
+
+    /// As [`Registry::ours_secure`], with `config` (YAML) as its config file.
+    pub fn ours_secure_configured(config: &str) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join("data");
-        let args: Vec<String> = vec![
-            "serve".into(),
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--data-dir".into(),
-            data_dir.display().to_string(),
-        ];
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, config).expect("write config");
+        let mut args: Vec<String> = vec!["serve".into(), "--config".into(), file.display().to_string()];
+        args.extend(["--listen", "127.0.0.1:0", "--data-dir"].map(String::from));
+        args.push(data_dir.display().to_string());
         let mut r = Self::spawn(dir, &data_dir, &args);
         r.ca = Some(data_dir.join("quay-rootCA/rootCA.pem"));
         r
