@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive) and dispatch to the modules that do the work.
-//! No logic lives here beyond choosing what to call.
+//! No logic lives here beyond choosing what to call, and rendering these definitions as
+//! completion scripts and man pages (`docs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub mod delete;
+pub mod docs;
 pub mod install;
 pub mod mirror;
 pub mod ops;
@@ -105,6 +107,26 @@ pub enum Command {
     /// The same binary invoked as `oc-mirror` takes these flags directly (and ignores --v2).
     #[command(verbatim_doc_comment)]
     Mirror(mirror::MirrorCommand),
+    /// Print the shell completion script for bash, zsh or fish on standard output.
+    ///
+    /// The RPM installs all three system-wide. To try one in the shell you are in:
+    ///
+    ///   source <(mirror-registry completion bash)
+    ///   source <(mirror-registry completion zsh)      (once compinit has run)
+    ///   mirror-registry completion fish | source
+    ///
+    /// To load it in every new shell of your own:
+    ///
+    ///   mirror-registry completion bash > ~/.local/share/bash-completion/completions/mirror-registry
+    ///   mirror-registry completion zsh > ~/.zfunc/_mirror-registry
+    ///   mirror-registry completion fish > ~/.config/fish/completions/mirror-registry.fish
+    ///
+    /// (for zsh, with `fpath+=(~/.zfunc)` before `compinit` in ~/.zshrc).
+    #[command(verbatim_doc_comment)]
+    Completion(docs::CompletionArgs),
+    /// Write the man pages (mirror-registry.1 and one per subcommand) into DIR; used by packaging.
+    #[command(hide = true)]
+    Manpage(docs::ManpageArgs),
 }
 
 /// Options of `serve`. Command-line values override the config file.
@@ -145,6 +167,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Status(args) => crate::operate::status(&args),
         Command::Fsck(args) => crate::operate::fsck(&args),
         Command::Mirror(command) => mirror::run(&command),
+        Command::Completion(args) => docs::print_completion(args.shell),
+        Command::Manpage(args) => docs::write_manpages(&args.dir),
     }
 }
 
