@@ -4,6 +4,7 @@
 //! off) and reads the bound address back from its stdout; `Registry::ours_secure` runs it as a
 //! new user would (TLS with a generated CA, auth on, an `init` admin with a generated password); `Registry::distribution` runs Debian's `docker-registry`
 //! (CNCF distribution 2.8) as a peer. Each registry lives in its own temp dir and is killed on drop.
+//! `browser::Browser` drives a headless Chromium for tests of the web console.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
 use std::io::{BufRead, BufReader, Write};
@@ -310,5 +311,6 @@ impl Registry {
         Some(registry)
     }
 }
+pub mod browser;
 pub mod installer;
 pub mod podman;
