@@ -13,6 +13,8 @@ use common::browser::Browser;
 use common::{Registry, require_tool};
 use reqwest::blocking::{Client, Response};
 use reqwest::header;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 /// GC with no grace period, so what a deletion frees is freed by the next collection.
 const CONFIG: &str = "gc: {grace_period: 0s}\n";
@@ -105,9 +107,9 @@ fn post(site: &Site, http: &Client, path: &str, cookie: &str, form: &[(&str, &st
         .unwrap_or_else(|e| panic!("POST {path}: {e}"))
 }
 
-/// Pushes, with umoci and skopeo, an image of one incompressible layer of `size` bytes made
+/// Pushes, with umoci and skopeo, an image of one incompressible layer of `layer_len` bytes made
 /// from `seed`, under each of `tags` of `repo`.
-fn push_image(site: &Site, tmp: &Path, repo: &str, tags: &[&str], seed: u64, size: usize) {
+fn push_image(site: &Site, tmp: &Path, repo: &str, tags: &[&str], seed: u64, layer_len: usize) {
     let layout = tmp.join(format!("layout-{seed}"));
     let image = format!("{}:img", layout.display());
     let run = |program: &str, args: &[&str]| {
@@ -119,7 +121,7 @@ fn push_image(site: &Site, tmp: &Path, repo: &str, tags: &[&str], seed: u64, siz
     let bundle = tmp.join(format!("bundle-{seed}"));
     run("umoci", &["unpack", "--rootless", "--image", &image, bundle.to_str().expect("utf-8")]);
     let mut state = seed.wrapping_mul(6_364_136_223_846_793_005) | 1;
-    let data: Vec<u8> = (0..size)
+    let data: Vec<u8> = (0..layer_len)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;
@@ -136,6 +138,93 @@ fn push_image(site: &Site, tmp: &Path, repo: &str, tags: &[&str], seed: u64, siz
         let out = site.skopeo(&["copy", "--dest-creds", &creds, &format!("oci:{image}"), &dest]);
         assert!(out.status.success(), "push {dest}: {}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+/// Pushes `data` as a blob of `repo` over the API; returns its descriptor.
+fn put_blob(site: &Site, http: &Client, repo: &str, media_type: &str, data: &[u8]) -> Value {
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(data)));
+    let r = http
+        .post(site.url(&format!("/v2/{repo}/blobs/uploads/")))
+        .basic_auth("init", Some(&site.password))
+        .send()
+        .expect("start upload");
+    assert_eq!(r.status(), 202, "start upload");
+    let location = r.headers()[header::LOCATION].to_str().expect("ascii").to_string();
+    let location = if location.starts_with('/') { site.url(&location) } else { location };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let r = http
+        .put(format!("{location}{separator}digest={digest}"))
+        .basic_auth("init", Some(&site.password))
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(data.to_vec())
+        .send()
+        .expect("finish upload");
+    assert_eq!(r.status(), 201, "finish upload of {digest}");
+    json!({"mediaType": media_type, "digest": digest, "size": data.len()})
+}
+
+/// Pushes a manifest over the API under `reference`; returns its descriptor.
+fn put_manifest(site: &Site, http: &Client, repo: &str, reference: &str, manifest: &Value) -> Value {
+    let body = serde_json::to_vec(manifest).expect("json");
+    let media_type = manifest["mediaType"].as_str().expect("mediaType");
+    let r = http
+        .put(site.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .basic_auth("init", Some(&site.password))
+        .header(header::CONTENT_TYPE, media_type)
+        .body(body.clone())
+        .send()
+        .expect("put manifest");
+    assert_eq!(r.status(), 201, "put {repo}:{reference}");
+    json!({"mediaType": media_type, "digest": format!("sha256:{}", hex::encode(Sha256::digest(&body))), "size": body.len()})
+}
+
+/// Pushes over the API an index of an amd64 and an arm64 image as `repo:tag`.
+fn push_index(site: &Site, repo: &str, tag: &str) {
+    let http = site.http();
+    let mut children = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let config = json!({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}});
+        let config =
+            put_blob(site, &http, repo, "application/vnd.oci.image.config.v1+json", config.to_string().as_bytes());
+        let layer = put_blob(site, &http, repo, "application/vnd.oci.image.layer.v1.tar", arch.repeat(512).as_bytes());
+        let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": [layer]});
+        let mut child = put_manifest(
+            site,
+            &http,
+            repo,
+            &format!("sha256:{}", hex::encode(Sha256::digest(serde_json::to_vec(&manifest).expect("json")))),
+            &manifest,
+        );
+        child["platform"] = json!({"architecture": arch, "os": "linux"});
+        children.push(child);
+    }
+    let index =
+        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children});
+    put_manifest(site, &http, repo, tag, &index);
+}
+
+/// Pushes over the API an SBOM artifact whose subject is `repo:tag`, without a tag of its own.
+fn push_sbom(site: &Site, repo: &str, tag: &str) {
+    let http = site.http();
+    let r = http
+        .head(site.url(&format!("/v2/{repo}/manifests/{tag}")))
+        .basic_auth("init", Some(&site.password))
+        .header(header::ACCEPT, "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .expect("head");
+    let subject = json!({
+        "mediaType": r.headers()[header::CONTENT_TYPE].to_str().expect("ascii"),
+        "digest": r.headers()["docker-content-digest"].to_str().expect("ascii"),
+        "size": r.headers()[header::CONTENT_LENGTH].to_str().expect("ascii").parse::<u64>().expect("size"),
+    });
+    let empty = put_blob(site, &http, repo, "application/vnd.oci.empty.v1+json", b"{}");
+    let sbom = put_blob(site, &http, repo, "application/spdx+json", br#"{"spdxVersion": "SPDX-2.3"}"#);
+    let manifest = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/spdx+json", "config": empty, "layers": [sbom], "subject": subject,
+    });
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(serde_json::to_vec(&manifest).expect("json"))));
+    put_manifest(site, &http, repo, &digest, &manifest);
 }
 
 fn screenshots() -> PathBuf {
@@ -176,12 +265,28 @@ fn browse(site: &Site, b: &mut Browser) {
         assert!(page.contains(tag), "tag {tag} listed: {page}");
     }
     assert!(page.contains("KiB"), "sizes listed: {page}");
-    assert!(page.contains("linux/amd64") || b.text("main").contains("podman pull"), "{page}");
     let expected = format!("podman pull {}/apps/web:v1", site.host);
     assert!(b.exists(&format!("button.copy[data-copy='{expected}']")), "a copy button for {expected}");
     b.click("td.pull button.copy");
     b.wait_for("document.querySelector('td.pull button.copy').dataset.copied === 'true'", Duration::from_secs(5));
 
+    b.navigate(&site.url("/ui/repo?name=apps/multi"));
+    let multi = b.text("table.manifests");
+    assert!(multi.contains("linux/amd64, linux/arm64"), "an index lists its platforms: {multi}");
+    b.click_and_wait("a.digest");
+    assert!(b.text("main").contains("Platforms (2)"), "{}", b.text("main"));
+
+    b.navigate(&site.url("/ui/repo?name=apps/web"));
+    b.eval("[...document.querySelectorAll('tr')].find(r => r.textContent.includes('v1')).querySelector('a.digest').click()");
+    b.wait_for("location.pathname === '/ui/manifest'", Duration::from_secs(10));
+    b.wait_for("document.readyState === 'complete'", Duration::from_secs(10));
+    let referrers = b.text("main");
+    assert!(
+        referrers.contains("Referrers (1)") && b.text("table.referrers").contains("application/spdx+json"),
+        "the SBOM is under its subject: {referrers}"
+    );
+
+    b.navigate(&site.url("/ui/repo?name=apps/web"));
     b.eval("[...document.querySelectorAll('tr')].find(r => r.textContent.includes('v2')).querySelector('a.digest').click()");
     b.wait_for("location.pathname === '/ui/manifest'", Duration::from_secs(10));
     b.wait_for("document.readyState === 'complete'", Duration::from_secs(10));
@@ -259,6 +364,8 @@ fn an_admin_browses_deletes_collects_and_hands_out_a_robot_token() {
     push_image(&site, tmp.path(), "apps/web", &["v1", "latest"], 1, 96 * 1024);
     push_image(&site, tmp.path(), "apps/web", &["v2"], 2, 160 * 1024);
     push_image(&site, tmp.path(), "tools/debug", &["1.0"], 3, 8 * 1024);
+    push_index(&site, "apps/multi", "1.0");
+    push_sbom(&site, "apps/web", "v1");
 
     browser_login(&site, &mut b);
     b.screenshot(&screenshots().join("repositories.png"));
@@ -281,7 +388,10 @@ fn an_admin_browses_deletes_collects_and_hands_out_a_robot_token() {
     assert!(b.cookie(SESSION).is_none(), "the cookie is cleared");
     let r = get(&site.http(), &site.url("/ui/admin"), &format!("{SESSION}={session}"));
     assert_eq!(r.status(), 303, "the old session no longer works");
-    assert_eq!(b.console_errors(), Vec::<String>::new(), "no script errors and no CSP violations");
+    // The one expected entry is the refused login's 401 page.
+    let errors: Vec<String> =
+        b.console_errors().into_iter().filter(|e| !(e.contains("status of 401") && e.contains("/ui/login"))).collect();
+    assert_eq!(errors, Vec::<String>::new(), "no script errors and no CSP violations");
 }
 
 #[test]
@@ -289,12 +399,13 @@ fn a_pull_only_account_sees_no_admin_page_and_cannot_call_admin_actions() {
     let site = Site::start();
     let http = site.http();
     let admin = login(&site, &http, "init", &site.password);
-    let r = post(&site, &http, "/ui/admin/user", &admin.cookie, &[
-        ("csrf", &admin.csrf),
-        ("name", "reader"),
-        ("role", "pull"),
-        ("password", "reader-password-1"),
-    ]);
+    let r = post(
+        &site,
+        &http,
+        "/ui/admin/user",
+        &admin.cookie,
+        &[("csrf", &admin.csrf), ("name", "reader"), ("role", "pull"), ("password", "reader-password-1")],
+    );
     assert_eq!(r.status(), 200);
     assert!(r.text().expect("body").contains("Created user reader with role pull."));
 
@@ -392,6 +503,7 @@ fn the_console_lives_beside_an_unchanged_api_with_strict_headers() {
         assert!(csp.contains(directive), "{csp} has {directive}");
     }
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["referrer-policy"], "same-origin", "no-referrer would make our own forms `Origin: null`");
     let page = r.text().expect("body");
     assert!(!page.contains("<script>") && !page.contains(" style=\""), "no inline script or style");
     for asset in ["/ui/assets/console.css", "/ui/assets/console.js"] {

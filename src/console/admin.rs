@@ -44,6 +44,10 @@ struct Notice {
     secrets: Vec<(&'static str, String)>,
 }
 
+/// What an account name may be, checked by the browser before the server checks it again.
+/// Browsers compile `pattern` with the `v` flag, where a `-` in a class must be escaped.
+const NAME_PATTERN: &str = r"[a-z0-9]+([._\-][a-z0-9]+)*";
+
 const ROLES: [Role; 4] = [Role::Admin, Role::Push, Role::Pull, Role::None];
 
 fn role_select(name: &str, selected: Role) -> Markup {
@@ -99,7 +103,7 @@ fn account_forms(visitor: &Visitor) -> Markup {
         div.forms {
             form.card method="post" action="/ui/admin/user" {
                 h3 { "New user" } (csrf(visitor))
-                label { "Name" input name="name" required pattern="[a-z0-9]+([._-][a-z0-9]+)*"; }
+                label { "Name" input name="name" required pattern=(NAME_PATTERN); }
                 label { "Role" (role_select("role", Role::Push)) }
                 label { "Password " span.muted { "(empty: generate one)" } input name="password" type="password" autocomplete="new-password"; }
                 button.primary type="submit" { "Create user" }
@@ -107,7 +111,7 @@ fn account_forms(visitor: &Visitor) -> Markup {
             form.card method="post" action="/ui/admin/robot" {
                 h3 { "New robot" } (csrf(visitor))
                 p.muted { "A token for a cluster's pull secret or a CI job, shown once." }
-                label { "Name" input name="name" required pattern="[a-z0-9]+([._-][a-z0-9]+)*"; }
+                label { "Name" input name="name" required pattern=(NAME_PATTERN); }
                 label { "Role" (role_select("role", Role::Pull)) }
                 button.primary type="submit" { "Create robot" }
             }

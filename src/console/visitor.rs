@@ -62,11 +62,13 @@ pub fn client(parts: &Parts) -> IpAddr {
 }
 
 /// Whether a form's `Origin` (when the browser sends one) is this site: as the browser reached
-/// it (`Host`), or as the registry names itself. A page of another site posting here fails.
-fn same_origin(headers: &HeaderMap, ours: &Origin, tls: bool) -> bool {
+/// it (`Host` in HTTP/1.1, the `:authority` in HTTP/2), or as the registry names itself. A page
+/// of another site posting here fails.
+fn same_origin(headers: &HeaderMap, authority: Option<&str>, ours: &Origin, tls: bool) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
     let scheme = if tls { "https" } else { "http" };
-    let by_host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(|h| format!("{scheme}://{h}"));
+    let reached = headers.get(header::HOST).and_then(|v| v.to_str().ok()).or(authority);
+    let by_host = reached.map(|h| format!("{scheme}://{h}"));
     Some(origin) == by_host.as_deref() || Some(origin) == ours.base()
 }
 
@@ -134,7 +136,7 @@ impl FromRequestParts<Arc<Console>> for Visitor {
         let authority = parts.uri.authority().map(axum::http::uri::Authority::as_str);
         let origin = Origin::from_request(&parts.headers, authority, app.tls, client(parts), &app.frontend);
         let registry_host = origin.host().unwrap_or("localhost").to_string();
-        let same_origin = same_origin(&parts.headers, &origin, app.tls);
+        let same_origin = same_origin(&parts.headers, authority, &origin, app.tls);
         let Some(auth) = &app.auth else {
             return Ok(Visitor {
                 principal: None,
@@ -171,7 +173,7 @@ impl FromRequestParts<Arc<Console>> for Arrival {
         let app = &console.app;
         let authority = parts.uri.authority().map(axum::http::uri::Authority::as_str);
         let origin = Origin::from_request(&parts.headers, authority, app.tls, client(parts), &app.frontend);
-        Ok(Arrival { client: client(parts), same_origin: same_origin(&parts.headers, &origin, app.tls) })
+        Ok(Arrival { client: client(parts), same_origin: same_origin(&parts.headers, authority, &origin, app.tls) })
     }
 }
 
@@ -201,12 +203,18 @@ mod tests {
         );
         let mut form = HeaderMap::new();
         form.insert(header::HOST, HeaderValue::from_static("reg.example:8443"));
-        assert!(same_origin(&form, &ours, true), "no Origin header (older browsers, curl)");
+        assert!(same_origin(&form, None, &ours, true), "no Origin header (older browsers, curl)");
         form.insert(header::ORIGIN, HeaderValue::from_static("https://reg.example:8443"));
-        assert!(same_origin(&form, &ours, true));
+        assert!(same_origin(&form, None, &ours, true));
         form.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
-        assert!(!same_origin(&form, &ours, true));
+        assert!(!same_origin(&form, None, &ours, true));
         form.insert(header::ORIGIN, HeaderValue::from_static("http://reg.example:8443"));
-        assert!(!same_origin(&form, &ours, true), "another scheme is another origin");
+        assert!(!same_origin(&form, None, &ours, true), "another scheme is another origin");
+
+        // HTTP/2 has no Host header: the authority of the request line stands in.
+        let mut h2 = HeaderMap::new();
+        h2.insert(header::ORIGIN, HeaderValue::from_static("https://reg.example:8443"));
+        assert!(same_origin(&h2, Some("reg.example:8443"), &ours, true));
+        assert!(!same_origin(&h2, Some("other.example:8443"), &ours, true));
     }
 }
