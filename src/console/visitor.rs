@@ -133,10 +133,7 @@ impl FromRequestParts<Arc<Console>> for Visitor {
 
     async fn from_request_parts(parts: &mut Parts, console: &Arc<Console>) -> Result<Visitor, ConsoleError> {
         let app = &console.app;
-        let authority = parts.uri.authority().map(axum::http::uri::Authority::as_str);
-        let origin = Origin::from_request(&parts.headers, authority, app.tls, client(parts), &app.frontend);
-        let registry_host = origin.host().unwrap_or("localhost").to_string();
-        let same_origin = same_origin(&parts.headers, authority, &origin, app.tls);
+        let Arrival { registry_host, same_origin, .. } = Arrival::from_request_parts(parts, console).await?;
         let Some(auth) = &app.auth else {
             return Ok(Visitor {
                 principal: None,
@@ -158,12 +155,14 @@ impl FromRequestParts<Arc<Console>> for Visitor {
     }
 }
 
-/// Where a request comes from, for the login form (which has no session yet).
+/// Where a request comes from: for the login form (which has no session yet), and the base of every [`Visitor`].
 pub struct Arrival {
     /// The client's address, for the login back-off.
     pub client: IpAddr,
     /// Whether the request's `Origin` is this site.
     pub same_origin: bool,
+    /// `host[:port]` of the registry as this client names it (for `podman pull` lines).
+    pub registry_host: String,
 }
 
 impl FromRequestParts<Arc<Console>> for Arrival {
@@ -173,7 +172,11 @@ impl FromRequestParts<Arc<Console>> for Arrival {
         let app = &console.app;
         let authority = parts.uri.authority().map(axum::http::uri::Authority::as_str);
         let origin = Origin::from_request(&parts.headers, authority, app.tls, client(parts), &app.frontend);
-        Ok(Arrival { client: client(parts), same_origin: same_origin(&parts.headers, authority, &origin, app.tls) })
+        Ok(Arrival {
+            client: client(parts),
+            same_origin: same_origin(&parts.headers, authority, &origin, app.tls),
+            registry_host: origin.host().unwrap_or("localhost").to_string(),
+        })
     }
 }
 
