@@ -91,6 +91,8 @@ pub struct Descriptor {
     /// Whether it carries `urls` and a non-distributable media type: such layers live elsewhere
     /// and need not exist in this registry.
     pub foreign: bool,
+    /// `os/architecture[/variant]` of its `platform` (children of an index), see [`platform_name`].
+    pub platform: Option<String>,
 }
 
 /// What the registry reads from a manifest it accepts.
@@ -222,7 +224,21 @@ fn descriptor(value: &Value, field: &str) -> Result<Descriptor, Error> {
         .ok_or_else(|| field_error(&format!("{field}.size"), "must be a non-negative integer"))?;
     let has_urls = obj.get("urls").and_then(Value::as_array).is_some_and(|u| !u.is_empty());
     let foreign = has_urls && (media_type.contains("nondistributable") || media_type.contains("foreign"));
-    Ok(Descriptor { media_type, digest, size, foreign })
+    let platform = obj.get("platform").and_then(platform_name);
+    Ok(Descriptor { media_type, digest, size, foreign, platform })
+}
+
+/// `os/architecture[/variant]` of a platform object (a descriptor's `platform`, or an image
+/// config, which has the same fields at its top); `None` when it names no real platform, as the
+/// `unknown/unknown` entries of attestations do.
+#[must_use]
+pub fn platform_name(platform: &Value) -> Option<String> {
+    let field = |k: &str| platform.get(k).and_then(Value::as_str).filter(|s| !s.is_empty() && *s != "unknown");
+    let (os, architecture) = (field("os")?, field("architecture")?);
+    Some(match field("variant") {
+        Some(variant) => format!("{os}/{architecture}/{variant}"),
+        None => format!("{os}/{architecture}"),
+    })
 }
 
 #[cfg(test)]
@@ -266,6 +282,21 @@ mod tests {
             let m = parse(ct, body.as_bytes()).unwrap_or_else(|e| panic!("case {name}: {e}"));
             assert_eq!((m.kind, m.blobs.len(), m.children.len()), (kind, blobs, children), "case {name}");
         }
+    }
+
+    #[test]
+    fn children_carry_their_platform() {
+        let child = |platform: &str| format!(r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{D1}","size":5{platform}}}"#);
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{},{},{},{}]}}"#,
+            child(r#","platform":{"os":"linux","architecture":"amd64"}"#),
+            child(r#","platform":{"os":"linux","architecture":"arm64","variant":"v8"}"#),
+            child(r#","platform":{"os":"unknown","architecture":"unknown"}"#),
+            child(""),
+        );
+        let m = parse(Some(OCI_INDEX), index.as_bytes()).expect("valid");
+        let platforms: Vec<_> = m.children.iter().map(|c| c.platform.as_deref()).collect();
+        assert_eq!(platforms, [Some("linux/amd64"), Some("linux/arm64/v8"), None, None]);
     }
 
     #[test]

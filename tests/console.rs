@@ -163,9 +163,11 @@ fn put_blob(site: &Site, http: &Client, repo: &str, media_type: &str, data: &[u8
     json!({"mediaType": media_type, "digest": digest, "size": data.len()})
 }
 
-/// Pushes a manifest over the API under `reference`; returns its descriptor.
-fn put_manifest(site: &Site, http: &Client, repo: &str, reference: &str, manifest: &Value) -> Value {
+/// Pushes a manifest over the API under `tag`, or by digest without one; returns its descriptor.
+fn put_manifest(site: &Site, http: &Client, repo: &str, tag: Option<&str>, manifest: &Value) -> Value {
     let body = serde_json::to_vec(manifest).expect("json");
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+    let reference = tag.unwrap_or(&digest);
     let media_type = manifest["mediaType"].as_str().expect("mediaType");
     let r = http
         .put(site.url(&format!("/v2/{repo}/manifests/{reference}")))
@@ -175,7 +177,7 @@ fn put_manifest(site: &Site, http: &Client, repo: &str, reference: &str, manifes
         .send()
         .expect("put manifest");
     assert_eq!(r.status(), 201, "put {repo}:{reference}");
-    json!({"mediaType": media_type, "digest": format!("sha256:{}", hex::encode(Sha256::digest(&body))), "size": body.len()})
+    json!({"mediaType": media_type, "digest": digest, "size": body.len()})
 }
 
 /// Pushes over the API an index of an amd64 and an arm64 image as `repo:tag`.
@@ -188,19 +190,13 @@ fn push_index(site: &Site, repo: &str, tag: &str) {
             put_blob(site, &http, repo, "application/vnd.oci.image.config.v1+json", config.to_string().as_bytes());
         let layer = put_blob(site, &http, repo, "application/vnd.oci.image.layer.v1.tar", arch.repeat(512).as_bytes());
         let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": [layer]});
-        let mut child = put_manifest(
-            site,
-            &http,
-            repo,
-            &format!("sha256:{}", hex::encode(Sha256::digest(serde_json::to_vec(&manifest).expect("json")))),
-            &manifest,
-        );
+        let mut child = put_manifest(site, &http, repo, None, &manifest);
         child["platform"] = json!({"architecture": arch, "os": "linux"});
         children.push(child);
     }
     let index =
         json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children});
-    put_manifest(site, &http, repo, tag, &index);
+    put_manifest(site, &http, repo, Some(tag), &index);
 }
 
 /// Pushes over the API an SBOM artifact whose subject is `repo:tag`, without a tag of its own.
@@ -223,8 +219,7 @@ fn push_sbom(site: &Site, repo: &str, tag: &str) {
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "artifactType": "application/spdx+json", "config": empty, "layers": [sbom], "subject": subject,
     });
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(serde_json::to_vec(&manifest).expect("json"))));
-    put_manifest(site, &http, repo, &digest, &manifest);
+    put_manifest(site, &http, repo, None, &manifest);
 }
 
 fn screenshots() -> PathBuf {

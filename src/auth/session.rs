@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use sha2::Digest as _;
 
 use super::{Auth, Principal};
+use crate::accounts::Secret;
 use crate::accounts::sessions::SessionRow;
 use crate::store;
 
@@ -26,10 +26,8 @@ pub struct Session {
     pub csrf_token: String,
 }
 
-fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
+/// Length of session secrets and CSRF tokens: 43 characters of 62, about 256 bits.
+const TOKEN_LEN: usize = 43;
 
 fn secret_hash(secret: &str) -> String {
     hex::encode(sha2::Sha256::digest(secret.as_bytes()))
@@ -47,13 +45,13 @@ impl Auth {
     ///
     /// # Errors
     /// Database failures.
-    pub async fn open_session(&self, principal: &Principal) -> Result<Option<(String, Session)>, store::Error> {
+    pub async fn open_session(&self, principal: &Principal) -> Result<Option<(Secret, Session)>, store::Error> {
         let Principal::User { id, generation, .. } = principal else { return Ok(None) };
-        let secret = random_token();
-        let csrf_token = random_token();
+        let secret = Secret::generate(TOKEN_LEN);
+        let csrf_token = Secret::generate(TOKEN_LEN).expose().to_string();
         let expires_at = store::now() + i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX);
         let row = SessionRow { user_id: *id, generation: *generation, csrf_token: csrf_token.clone(), expires_at };
-        self.store.insert_session(secret_hash(&secret), row).await?;
+        self.store.insert_session(secret_hash(secret.expose()), row).await?;
         Ok(Some((secret, Session { principal: principal.clone(), csrf_token })))
     }
 
@@ -89,7 +87,5 @@ mod tests {
         assert!(!tokens_match("abc", "abd"));
         assert!(!tokens_match("abc", "abcd"));
         assert!(!tokens_match("", "a"));
-        assert_ne!(random_token(), random_token());
-        assert_eq!(random_token().len(), 43, "32 bytes, base64url without padding");
     }
 }

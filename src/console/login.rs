@@ -81,7 +81,7 @@ pub async fn submit(State(console): State<Arc<Console>>, arrival: Arrival, Form(
     let Some((secret, _)) = auth.open_session(&principal).await? else { return Err(ConsoleError::LoginRequired) };
     tracing::info!(user = principal.name(), "console login");
     let mut response = Redirect::to("/ui/").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, visitor::session_cookie(&secret, console.app.tls));
+    response.headers_mut().insert(header::SET_COOKIE, visitor::session_cookie(secret.expose(), console.app.tls));
     Ok(response)
 }
 

@@ -15,28 +15,22 @@ use serde_json::Value;
 use super::layout::{self, bytes, copy_line, csrf, manifest_url, page, repo_url, short, when};
 use super::{Console, ConsoleError, PageResult, Visitor};
 use crate::accounts::Action;
+use crate::manifest::{self, Descriptor, Manifest, platform_name};
 use crate::reference::{Digest, Reference, RepoName};
-use crate::store::browse::ManifestDetail;
+use crate::store::browse::{ManifestDetail, ManifestSummary};
 use crate::store::{self, Store};
 
 /// Configs larger than this are not summarised (they are a few KiB in practice).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
-/// `os/architecture[/variant]` of each child of an index (none for an image manifest).
-pub fn platforms(content: &[u8]) -> Vec<String> {
-    let Ok(doc) = serde_json::from_slice::<Value>(content) else { return Vec::new() };
-    let children = doc.get("manifests").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-    children.iter().filter_map(|c| platform(c.get("platform")?)).collect()
+/// The stored manifest read by the registry's own parser (it passed that parser on push).
+fn parsed(summary: &ManifestSummary) -> Option<Manifest> {
+    manifest::parse(Some(&summary.media_type), &summary.content).ok()
 }
 
-/// `os/architecture[/variant]` of a platform object; `None` for `unknown/unknown` (attestations).
-fn platform(p: &Value) -> Option<String> {
-    let field = |k: &str| p.get(k).and_then(Value::as_str).filter(|s| !s.is_empty() && *s != "unknown");
-    let mut s = format!("{}/{}", field("os")?, field("architecture")?);
-    if let Some(v) = field("variant") {
-        s = format!("{s}/{v}");
-    }
-    Some(s)
+/// `os/architecture[/variant]` of each child of an index (none for an image manifest).
+pub fn platforms(summary: &ManifestSummary) -> Vec<String> {
+    parsed(summary).map_or_else(Vec::new, |m| m.children.into_iter().filter_map(|c| c.platform).collect())
 }
 
 fn parse_repo(name: &str) -> Result<RepoName, ConsoleError> {
@@ -66,7 +60,7 @@ fn config_summary(config: &Value) -> Markup {
         _ => String::new(),
     };
     let facts = [
-        ("Platform", platform(config).unwrap_or_default()),
+        ("Platform", platform_name(config).unwrap_or_default()),
         ("Created", text(config.get("created"))),
         ("Entrypoint", text(inner.get("Entrypoint"))),
         ("Command", text(inner.get("Cmd"))),
@@ -88,23 +82,6 @@ fn config_summary(config: &Value) -> Markup {
     }
 }
 
-fn descriptors(doc: &Value, key: &str) -> Vec<(String, String, u64, Option<String>)> {
-    doc.get(key).and_then(Value::as_array).map_or_else(Vec::new, |items| {
-        items
-            .iter()
-            .map(|d| {
-                let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-                (
-                    s("mediaType"),
-                    s("digest"),
-                    d.get("size").and_then(Value::as_u64).unwrap_or(0),
-                    d.get("platform").and_then(platform),
-                )
-            })
-            .collect()
-    })
-}
-
 /// `?repo=&digest=` of the manifest page.
 #[derive(Deserialize)]
 pub struct ManifestQuery {
@@ -112,27 +89,25 @@ pub struct ManifestQuery {
     digest: String,
 }
 
-type Descriptors = [(String, String, u64, Option<String>)];
-
-fn children_table(repo: &RepoName, children: &Descriptors) -> Markup {
+fn children_table(repo: &RepoName, children: &[Descriptor]) -> Markup {
     html! {
         h2 { "Platforms (" (children.len()) ")" }
         table { thead { tr { th { "Platform" } th { "Manifest" } th { "Media type" } th.num { "Size" } } }
-            tbody { @for (media_type, d, size, platform) in children { tr {
-                td { (platform.as_deref().unwrap_or("—")) }
-                td { @if let Ok(d) = d.parse::<Digest>() { a href=(manifest_url(repo.as_str(), &d)) { (short(&d)) } } }
-                td { code { (media_type) } } td.num { (bytes(*size)) }
+            tbody { @for d in children { tr {
+                td { (d.platform.as_deref().unwrap_or("—")) }
+                td { a href=(manifest_url(repo.as_str(), &d.digest)) { (short(&d.digest)) } }
+                td { code { (d.media_type) } } td.num { (bytes(d.size)) }
             } } }
         }
     }
 }
 
-fn layers_table(layers: &Descriptors) -> Markup {
+fn layers_table(layers: &[Descriptor]) -> Markup {
     html! {
-        h2 { "Layers (" (layers.len()) ", " (bytes(layers.iter().map(|l| l.2).sum())) ")" }
+        h2 { "Layers (" (layers.len()) ", " (bytes(layers.iter().map(|l| l.size).sum())) ")" }
         table.layers { thead { tr { th { "#" } th { "Digest" } th { "Media type" } th.num { "Size" } } }
-            tbody { @for (i, (media_type, d, size, _)) in layers.iter().enumerate() { tr {
-                td { (i + 1) } td { code title=(d) { (d.get(..19).unwrap_or(d)) } } td { code { (media_type) } } td.num { (bytes(*size)) }
+            tbody { @for (i, d) in layers.iter().enumerate() { tr {
+                td { (i + 1) } td { code title=(d.digest) { (short(&d.digest)) } } td { code { (d.media_type) } } td.num { (bytes(d.size)) }
             } } }
         }
     }
@@ -153,19 +128,17 @@ fn referrers_table(repo: &RepoName, referrers: &[crate::store::listing::Referrer
     }
 }
 
-fn facts(repo: &RepoName, detail: &ManifestDetail, doc: &Value) -> Markup {
+fn facts(repo: &RepoName, detail: &ManifestDetail, artifact_type: Option<&str>, subject: Option<&Digest>) -> Markup {
     let m = &detail.summary;
-    let subject =
-        doc.get("subject").and_then(|s| s.get("digest")).and_then(Value::as_str).and_then(|s| s.parse::<Digest>().ok());
     html! {
         dl.facts {
             dt { "Digest" } dd { code { (m.digest) } }
             dt { "Media type" } dd { code { (m.media_type) } }
-            @if let Some(t) = doc.get("artifactType").and_then(Value::as_str) { dt { "Artifact type" } dd { code { (t) } } }
+            @if let Some(t) = artifact_type { dt { "Artifact type" } dd { code { (t) } } }
             dt { "Tags" } dd { @if detail.tags.is_empty() { "none" } @else { (detail.tags.join(", ")) } }
             dt { "Size" } dd { (bytes(m.size)) " in blobs; manifest " (bytes(m.content.len() as u64)) }
             dt { "Pushed" } dd { (when(m.created_at)) }
-            @if let Some(s) = &subject { dt { "Refers to" } dd { a href=(manifest_url(repo.as_str(), s)) { (short(s)) } } }
+            @if let Some(s) = subject { dt { "Refers to" } dd { a href=(manifest_url(repo.as_str(), s)) { (short(s)) } } }
         }
     }
 }
@@ -187,13 +160,15 @@ pub async fn show(State(console): State<Arc<Console>>, visitor: Visitor, Query(q
     let doc: Value = serde_json::from_slice(&detail.summary.content).unwrap_or(Value::Null);
     let pretty = serde_json::to_string_pretty(&doc)
         .unwrap_or_else(|_| String::from_utf8_lossy(&detail.summary.content).into_owned());
-    let config_digest =
-        doc.get("config").and_then(|c| c.get("digest")).and_then(Value::as_str).and_then(|s| s.parse().ok());
-    let config = match &config_digest {
-        Some(d) => small_blob(store, &repo, d).await.and_then(|b| serde_json::from_slice::<Value>(&b).ok()),
+    // The config summary, layers, children and subject come from the registry's parser; only the
+    // explicit `artifactType` is read from the document (the parser falls back to the config type).
+    let parsed = parsed(&detail.summary);
+    let (blobs, children, subject) = parsed.map_or_else(Default::default, |m| (m.blobs, m.children, m.subject));
+    let (config, layers) = blobs.split_first().map_or((None, &[][..]), |(c, l)| (Some(c), l));
+    let config = match config {
+        Some(c) => small_blob(store, &repo, &c.digest).await.and_then(|b| serde_json::from_slice::<Value>(&b).ok()),
         None => None,
     };
-    let (layers, children) = (descriptors(&doc, "layers"), descriptors(&doc, "manifests"));
     let referrers = store.list_referrers(&repo, &digest, None).await?;
     let host = &visitor.registry_host;
     let body = html! {
@@ -201,13 +176,13 @@ pub async fn show(State(console): State<Arc<Console>>, visitor: Visitor, Query(q
         h1 { (repo) "@" (short(&digest)) }
         (copy_line(&format!("podman pull {host}/{repo}@{digest}")))
         @for tag in &detail.tags { (copy_line(&format!("podman pull {host}/{repo}:{tag}"))) }
-        (facts(&repo, &detail, &doc))
+        (facts(&repo, &detail, doc.get("artifactType").and_then(Value::as_str), subject.as_ref()))
         @if visitor.may(&repo, Action::Delete) {
             p { a.button.danger href=(layout::url("/ui/delete", &[("repo", repo.as_str()), ("reference", &digest.to_string())])) { "Delete this manifest…" } }
         }
         @if let Some(config) = &config { h2 { "Config" } (config_summary(config)) }
         @if !children.is_empty() { (children_table(&repo, &children)) }
-        @if !layers.is_empty() { (layers_table(&layers)) }
+        @if !layers.is_empty() { (layers_table(layers)) }
         (referrers_table(&repo, &referrers))
         h2 { "Manifest" }
         pre.json { (pretty) }
@@ -278,7 +253,7 @@ pub async fn confirm_delete(
 ) -> PageResult {
     let (repo, reference, detail) = target(&console, &visitor, &q.repo, &q.reference).await?;
     let digest = &detail.summary.digest;
-    let children = platforms(&detail.summary.content).len();
+    let children = platforms(&detail.summary).len();
     let body = html! {
         p.crumbs { a href="/ui/" { "Repositories" } " / " a href=(repo_url(repo.as_str())) { (repo) } " / " }
         @match &reference {

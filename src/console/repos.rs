@@ -121,7 +121,7 @@ fn manifest_rows(visitor: &Visitor, repo: &RepoName, rows: &[ManifestSummary], m
                         td.tag { (m.tag.as_deref().unwrap_or("—")) }
                         td { a.digest href=(manifest_url(repo.as_str(), &m.digest)) title=(m.digest) { (short(&m.digest)) } }
                         td.num { (bytes(m.size)) }
-                        td { (platforms(&m.content).join(", ")) }
+                        td { (platforms(m).join(", ")) }
                         td { (when(m.created_at)) }
                         td { (when(m.pushed_at)) }
                         td.pull {

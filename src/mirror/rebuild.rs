@@ -681,7 +681,8 @@ mod tests {
                 Some(serde_json::json!({"mirror": "yes"})),
             ),
         ];
-        let config = Descriptor { media_type: "ignored".into(), digest: digest(D3), size: 1234, foreign: false };
+        let config =
+            Descriptor { media_type: "ignored".into(), digest: digest(D3), size: 1234, foreign: false, platform: None };
         let annotations = vec![("mirror".to_string(), "yes".to_string())];
         for (name, input, want_type, want_config_type, want_layer_type, want_annotations) in cases {
             let (bytes, media_type) = rebuild_manifest(&input, &config, &built_layer(), &annotations)
@@ -727,6 +728,7 @@ mod tests {
             digest: digest(D3),
             size: 777,
             foreign: false,
+            platform: None,
         };
         let cases: Vec<(&str, Vec<u8>, &str, Option<Value>)> = vec![
             (
@@ -762,7 +764,7 @@ mod tests {
     fn wrong_kinds_are_refused() {
         let image = image_manifest(Some(OCI_MANIFEST), "c", OCI_LAYER_GZIP, false);
         let list = index(OCI_INDEX, OCI_MANIFEST, false);
-        let config = Descriptor { media_type: "c".into(), digest: digest(D3), size: 1, foreign: false };
+        let config = Descriptor { media_type: "c".into(), digest: digest(D3), size: 1, foreign: false, platform: None };
         let as_manifest = rebuild_manifest(&list, &config, &built_layer(), &[]);
         assert!(matches!(as_manifest, Err(Error::Invalid(_))), "index as manifest: {as_manifest:?}");
         let as_index = rebuild_index(&image, &HashMap::new(), &[]);

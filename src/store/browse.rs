@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{Error, Result, Store, find_repository};
+use super::{Error, Result, Store, find_repository, to_u64};
 use crate::reference::{Digest, RepoName};
 
 /// A repository in the console's list.
@@ -51,10 +51,6 @@ pub struct ManifestDetail {
     pub exclusive_blobs: u64,
     /// Bytes of those blobs.
     pub exclusive_bytes: u64,
-}
-
-fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or_default()
 }
 
 /// Bytes of the distinct blobs manifest `id` references, itself or through its children in the

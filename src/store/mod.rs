@@ -142,6 +142,11 @@ impl From<rusqlite::Error> for Error {
 /// Result alias for the store.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A count or size read from an `INTEGER` column (an `i64`; never negative in our tables).
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
 /// Seconds since the Unix epoch, the unit of every timestamp column.
 #[must_use]
 pub fn now() -> i64 {

@@ -1,6 +1,6 @@
 //! Counts and sizes for `mirror-registry status` and the metrics.
 
-use super::{Error, Result, Store};
+use super::{Error, Result, Store, to_u64};
 
 /// What the registry holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,7 +29,6 @@ impl Store {
     pub async fn stats(&self) -> Result<Stats> {
         self.db
             .read(|c| {
-                let n = |v: i64| u64::try_from(v).unwrap_or_default();
                 Ok::<_, Error>(c.query_row(
                     "SELECT (SELECT COUNT(*) FROM repositories), (SELECT COUNT(*) FROM manifests), (SELECT COUNT(*) FROM tags),
                             (SELECT COUNT(*) FROM blobs), (SELECT COALESCE(SUM(size), 0) FROM blobs),
@@ -38,13 +37,13 @@ impl Store {
                     [],
                     |r| {
                         Ok(Stats {
-                            repositories: n(r.get(0)?),
-                            manifests: n(r.get(1)?),
-                            tags: n(r.get(2)?),
-                            blobs: n(r.get(3)?),
-                            bytes_stored: n(r.get(4)?),
-                            bytes_reclaimable: n(r.get(5)?),
-                            uploads: n(r.get(6)?),
+                            repositories: to_u64(r.get(0)?),
+                            manifests: to_u64(r.get(1)?),
+                            tags: to_u64(r.get(2)?),
+                            blobs: to_u64(r.get(3)?),
+                            bytes_stored: to_u64(r.get(4)?),
+                            bytes_reclaimable: to_u64(r.get(5)?),
+                            uploads: to_u64(r.get(6)?),
                         })
                     },
                 )?)

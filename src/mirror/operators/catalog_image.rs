@@ -148,7 +148,10 @@ pub(super) async fn rebuild_catalog(
                     let digest = Digest::of(child.digest.algorithm(), &bytes);
                     cache.put_manifest(repo, &Bytes::from(bytes.clone()), &digest, None).await?;
                     let size = bytes.len() as u64;
-                    children.insert(child.digest.clone(), Descriptor { media_type, digest, size, foreign: false });
+                    children.insert(
+                        child.digest.clone(),
+                        Descriptor { media_type, digest, size, foreign: false, platform: child.platform.clone() },
+                    );
                 }
                 rebuild::rebuild_index(&root.bytes, &children, annotations)?
             }
@@ -183,6 +186,7 @@ async fn rebuild_image(
         digest: new_digest,
         size: new_config.len() as u64,
         foreign: false,
+        platform: None,
     };
     Ok(rebuild::rebuild_manifest(manifest_bytes, &descriptor, layer, annotations)?)
 }

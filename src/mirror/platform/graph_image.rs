@@ -73,6 +73,7 @@ pub async fn build(cache: &Cache, repo: &RepoName, tag: &Tag, base: &Digest, tar
             digest: config_digest,
             size: config.len() as u64,
             foreign: false,
+            platform: None,
         };
         let stored = cache.get_manifest(repo, &Reference::Digest(image.digest.clone())).await?;
         parse_manifest(&stored.bytes, &image.digest)?;

@@ -11,7 +11,7 @@
 use rusqlite::{OptionalExtension, Transaction};
 
 use crate::reference::Digest;
-use crate::store::{Error, Result, Store, now};
+use crate::store::{Error, Result, Store, now, to_u64};
 
 /// Blobs handled per write transaction: keeps each lock hold to a few milliseconds.
 pub const SWEEP_BATCH: usize = 200;
@@ -68,10 +68,6 @@ pub struct GcRun {
 
 const UNREFERENCED_AND_OLD: &str =
     "last_seen <= ?2 AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = blobs.digest)";
-
-fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or_default()
-}
 
 impl Store {
     /// Settles what a crash left half done: blobs in the trash go back into place when their row
