@@ -24,8 +24,19 @@
 //!   token_ttl_seconds: 3600       # lifetime of Bearer tokens
 //!   init_user: init               # admin created with a random password when there is no account
 //! storage:
+//!   backend: filesystem           # filesystem | s3 (an S3-compatible object store, e.g. Garage)
 //!   blobs: /srv/quay-storage      # holds blobs/ and uploads/   (relative paths: to this file)
 //!   database: /srv/sqlite-storage/registry.db
+//!   s3:                           # only with backend: s3
+//!     endpoint: http://127.0.0.1:3900   # the S3 API of the store
+//!     bucket: registry
+//!     region: garage              # as the store names it (Garage: `s3_region`)
+//!     prefix: ""                  # key prefix inside the bucket, to share one
+//!     path_style: true            # https://endpoint/bucket/key (false: https://bucket.endpoint/key)
+//!     credentials_file: s3.yaml   # {access_key_id, secret_access_key}, 0600; else the
+//!                                 # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment
+//!     redirect: false             # answer blob GETs with a 307 to a presigned URL
+//!     redirect_ttl: 20m           # how long such a URL is valid
 //! limits:
 //!   max_manifest_bytes: 4194304   # the distribution-spec's recommended 4 MiB
 //!   max_blob_bytes: 0             # 0 = no limit
@@ -166,10 +177,65 @@ pub struct RetentionPolicy {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
-    /// Blob store root (`blobs/` and `uploads/` beneath it).
+    /// Where blob bytes live.
+    pub backend: BlobBackend,
+    /// Blob store root (`blobs/` and `uploads/` beneath it) of the filesystem backend.
     pub blobs: PathBuf,
     /// `SQLite` database file.
     pub database: PathBuf,
+    /// The object store of the `s3` backend.
+    pub s3: Option<S3>,
+}
+
+/// `storage.backend`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// A local directory (`storage.blobs`): the single-host appliance.
+    #[default]
+    Filesystem,
+    /// An S3-compatible object store (`storage.s3`), shared by several replicas.
+    S3,
+}
+
+/// `storage.s3:` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct S3 {
+    /// Base URL of the S3 API, `http://` or `https://`.
+    pub endpoint: String,
+    /// Bucket holding the registry's objects (created beforehand).
+    pub bucket: String,
+    /// Region the store expects in signatures.
+    #[serde(default = "S3::default_region")]
+    pub region: String,
+    /// Prefix of every key, so that one bucket can hold several registries.
+    #[serde(default)]
+    pub prefix: String,
+    /// Path-style addressing (`endpoint/bucket/key`), what Garage and MinIO expect by default.
+    #[serde(default = "S3::default_path_style")]
+    pub path_style: bool,
+    /// YAML file with `access_key_id` and `secret_access_key`; else the AWS_* environment.
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// Redirect blob GETs to a presigned URL instead of streaming through the registry.
+    #[serde(default)]
+    pub redirect: bool,
+    /// Validity of a presigned URL.
+    #[serde(default = "S3::default_redirect_ttl")]
+    pub redirect_ttl: HumanDuration,
+}
+
+impl S3 {
+    fn default_region() -> String {
+        "us-east-1".into()
+    }
+    fn default_path_style() -> bool {
+        true
+    }
+    fn default_redirect_ttl() -> HumanDuration {
+        HumanDuration(Duration::from_mins(20))
+    }
 }
 
 /// `tls:` section.
@@ -277,7 +343,32 @@ impl Storage {
     /// The standard layout under one data directory (the installer's `quayRoot`).
     #[must_use]
     pub fn under(dir: &Path) -> Storage {
-        Storage { blobs: dir.join("quay-storage"), database: dir.join("sqlite-storage").join("registry.db") }
+        Storage {
+            backend: BlobBackend::Filesystem,
+            blobs: dir.join("quay-storage"),
+            database: dir.join("sqlite-storage").join("registry.db"),
+            s3: None,
+        }
+    }
+}
+
+impl Storage {
+    fn check_s3(&self, problems: &mut Vec<String>) {
+        match (&self.s3, self.backend) {
+            (None, BlobBackend::S3) => problems.push("storage.s3: required with backend: s3".into()),
+            (Some(s3), _) => {
+                if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
+                    problems.push(format!("storage.s3.endpoint: {:?} is not an http:// or https:// URL", s3.endpoint));
+                }
+                if s3.bucket.is_empty() {
+                    problems.push("storage.s3.bucket: must not be empty".into());
+                }
+                if s3.redirect_ttl.0 < Duration::from_secs(10) || s3.redirect_ttl.0 > Duration::from_hours(24 * 7) {
+                    problems.push(format!("storage.s3.redirect_ttl: {} is outside 10s..7d", s3.redirect_ttl));
+                }
+            }
+            (None, BlobBackend::Filesystem) => {}
+        }
     }
 }
 
@@ -327,7 +418,10 @@ impl Config {
             &mut config.tls.cert,
             &mut config.tls.key,
             &mut config.tls.ca_dir,
-        ] {
+        ]
+        .into_iter()
+        .chain(config.storage.s3.as_mut().and_then(|s3| s3.credentials_file.as_mut()))
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -347,7 +441,9 @@ impl Config {
             None => Config::default(),
         };
         if let Some(dir) = data_dir {
-            config.storage = Storage::under(dir);
+            // The object store stays where the file puts it; only local paths move.
+            config.storage =
+                Storage { backend: config.storage.backend, s3: config.storage.s3.take(), ..Storage::under(dir) };
             config.tls = Tls { hosts: config.tls.hosts.clone(), ..Tls::under(dir) };
         }
         Ok(config)
@@ -379,6 +475,7 @@ impl Config {
         if self.storage.database.as_os_str().is_empty() || self.storage.database.file_name().is_none() {
             problems.push("storage.database: must name a file".into());
         }
+        self.storage.check_s3(&mut problems);
         if !(1024..=64 * 1024 * 1024).contains(&self.limits.max_manifest_bytes) {
             problems.push(format!(
                 "limits.max_manifest_bytes: {} is outside 1 KiB..64 MiB",

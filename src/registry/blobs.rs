@@ -21,6 +21,11 @@ pub(super) async fn get(ctx: &Ctx, repo: &RepoName, digest: &Digest, head: bool)
         r.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         return Ok(r);
     }
+    // With `storage.s3.redirect`, the client fetches the bytes from the object store itself
+    // (any Range header goes along with it); the access check above it is ours.
+    if let Some(url) = store.blob_redirect(repo, digest).await? {
+        return Ok(empty(StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, headers::text(&url))]));
+    }
     // Range handling is defined for GET only (RFC 9110 §14.2); see `range` for what is ignored.
     let range = match ctx.header("range").and_then(range::parse_range) {
         None => None,

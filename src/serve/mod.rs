@@ -88,6 +88,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.storage.blobs.display()
         )
     })?;
+    store.probe_blobs().await.context("checking the blob store")?;
     let tightened = crate::store::permissions::tighten(&config.storage).context("tightening data permissions")?;
     let mut notes = Vec::new();
     notes.extend(bootstrap::ensure_certificate(&config)?);

@@ -106,6 +106,19 @@ impl Store {
         Ok(OpenBlob { size, range, body })
     }
 
+    /// Where a client may fetch a blob of `repo` directly, when the backend redirects pulls.
+    ///
+    /// # Errors
+    /// [`Error::BlobUnknown`] when the repository does not hold it.
+    pub async fn blob_redirect(&self, repo: &RepoName, digest: &Digest) -> Result<Option<String>> {
+        if self.redirects_pulls() {
+            self.stat_blob(repo, digest, false).await?;
+            Ok(self.blobs.redirect(digest).await?)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Unlinks a blob from `repo`. The bytes stay until garbage collection finds them
     /// unreferenced everywhere.
     ///

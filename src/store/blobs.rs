@@ -18,8 +18,8 @@
 //! blob and collecting one are serialized with their row changes. Collection moves the file to
 //! `trash/` inside the transaction and deletes it after the commit; a crash in between leaves a
 //! trash file whose row may still exist, which [`BlobPlacement::trash_entries`] lets the next
-//! start put back. The traits keep the door open for an
-//! S3-compatible backend; the contract tests at the bottom run against every implementation.
+//! start put back. [`super::s3::S3BlobStore`] is the other implementation; the contract tests at
+//! the bottom run against both.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -54,6 +54,15 @@ pub trait BlobContent: Send + Sync {
     async fn open(&self, digest: &Digest, offset: u64, len: u64) -> io::Result<BlobStream>;
     /// Removes a blob; absent is not an error.
     async fn delete(&self, digest: &Digest) -> io::Result<()>;
+    /// A URL the client may fetch the blob from directly (a presigned object-store URL), when
+    /// the backend is configured to redirect pulls.
+    async fn redirect(&self, _digest: &Digest) -> io::Result<Option<String>> {
+        Ok(None)
+    }
+    /// Checks that the backend answers (at start-up, so a wrong endpoint fails fast).
+    async fn probe(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The area where upload sessions accumulate bytes before becoming blobs.
@@ -65,9 +74,11 @@ pub trait UploadArea: Send + Sync {
     async fn upload_size(&self, id: &UploadId) -> io::Result<Option<u64>>;
     /// An appending writer; the caller flushes and shuts it down.
     async fn append_upload(&self, id: &UploadId) -> io::Result<UploadWriter>;
-    /// A reader of the upload's bytes from the start (to hash it again after a restart).
+    /// A reader of the upload's bytes from the start (to hash it again after a restart), once
+    /// synced: an object store has the bytes as one object only then.
     async fn read_upload(&self, id: &UploadId) -> io::Result<BlobReader>;
-    /// Makes the upload's bytes durable (fsync), before it is placed.
+    /// Makes the upload's bytes durable (fsync) and complete (the multipart upload of an object
+    /// store), before they are hashed again or placed. No appends follow.
     async fn sync_upload(&self, id: &UploadId) -> io::Result<()>;
     /// Removes an upload; absent is not an error.
     async fn delete_upload(&self, id: &UploadId) -> io::Result<()>;
@@ -386,8 +397,8 @@ pub(crate) mod contract {
         write_all(store, &id, b"world").await;
         assert_eq!(store.upload_size(&id).await.expect("size"), Some(11));
         assert_eq!(store.stat(&digest).await.expect("stat"), None, "blob visible before commit");
-        assert_eq!(read_all(store.read_upload(&id).await.expect("read upload")).await, b"hello world");
         store.sync_upload(&id).await.expect("sync");
+        assert_eq!(read_all(store.read_upload(&id).await.expect("read upload")).await, b"hello world");
         store.place_upload(&id, &digest).expect("place");
         assert_eq!(store.upload_size(&id).await.expect("size"), None, "upload remains after commit");
         assert_eq!(store.stat(&digest).await.expect("stat"), Some(11));
@@ -409,6 +420,7 @@ pub(crate) mod contract {
         let digest = Digest::of(Algorithm::Sha256, b"trash me");
         store.create_upload(&id).await.expect("create");
         write_all(store, &id, b"trash me").await;
+        store.sync_upload(&id).await.expect("sync");
         store.place_upload(&id, &digest).expect("place");
         assert!(store.trash_blob(&digest).expect("trash"));
         assert!(!store.trash_blob(&digest).expect("trash again"), "nothing left to trash");

@@ -12,6 +12,7 @@
 //! - [`gc`]: garbage collection and retention, the run and its transactions
 //! - [`permissions`]: owner-only modes for everything the store creates
 //! - [`reserve`]: room kept for the database, so deletes and GC work on a full disk
+//! - [`blobs`] and [`s3`]: where blob bytes live, a local directory or an S3-compatible store
 
 pub mod blob;
 pub mod blobs;
@@ -24,6 +25,7 @@ pub mod listing;
 pub mod manifests;
 pub mod permissions;
 pub mod reserve;
+pub mod s3;
 pub mod stats;
 pub mod upload;
 
@@ -35,10 +37,11 @@ use bytes::Bytes;
 use futures_util::Stream;
 use rusqlite::OptionalExtension;
 
-use crate::config::Config;
+use crate::config::{BlobBackend, Config};
 use crate::reference::{Digest, RepoName, UploadId};
 pub use blobs::{BlobStore, FsBlobStore};
 pub use db::Db;
+pub use s3::S3BlobStore;
 
 /// A request or response body as a stream of chunks.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>>;
@@ -160,6 +163,8 @@ pub fn now() -> i64 {
 pub struct Store {
     db: Db,
     blobs: Arc<dyn BlobStore>,
+    /// Blob GETs are answered with a redirect to the object store (`storage.s3.redirect`).
+    redirect_pulls: bool,
     policy: Policy,
     /// Hash state of upload sessions this process has seen, so that chunked uploads are
     /// hashed once, as the bytes arrive. After a restart the state is rebuilt by re-reading.
@@ -180,20 +185,32 @@ pub struct Policy {
 }
 
 impl Store {
-    /// Opens the database (applying migrations) and the filesystem blob store named by `config`.
+    /// Opens the database (applying migrations) and the blob store named by `config`. An object
+    /// store is not contacted here: [`Store::probe_blobs`] does that.
     ///
     /// # Errors
     /// When either cannot be opened or created.
     pub fn open(config: &Config) -> Result<Store> {
         let db = Db::open(&config.storage.database)?;
-        let blobs = Arc::new(FsBlobStore::open(&config.storage.blobs)?);
+        let blobs: Arc<dyn BlobStore> = match (&config.storage.backend, &config.storage.s3) {
+            (BlobBackend::S3, Some(s3)) => Arc::new(S3BlobStore::open(s3)?),
+            _ => Arc::new(FsBlobStore::open(&config.storage.blobs)?),
+        };
         let policy = Policy {
             max_manifest_bytes: config.limits.max_manifest_bytes,
             max_blob_bytes: config.limits.max_blob_bytes,
             require_complete_indexes: config.manifests.require_complete_indexes,
             min_free_bytes: config.limits.min_free_bytes,
         };
-        Ok(Store { db, blobs, policy, sessions: Arc::default() })
+        let redirect_pulls =
+            config.storage.backend == BlobBackend::S3 && config.storage.s3.as_ref().is_some_and(|s| s.redirect);
+        Ok(Store { db, blobs, redirect_pulls, policy, sessions: Arc::default() })
+    }
+
+    /// Whether blob GETs are redirected to the object store.
+    #[must_use]
+    pub fn redirects_pulls(&self) -> bool {
+        self.redirect_pulls
     }
 
     /// The acceptance rules in force.
@@ -229,6 +246,14 @@ impl Store {
                 Ok(tx.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0))?)
             })
             .await
+    }
+
+    /// Checks that the blob store answers (an object store's endpoint, bucket and credentials).
+    ///
+    /// # Errors
+    /// The backend's error, which names what failed.
+    pub async fn probe_blobs(&self) -> Result<()> {
+        Ok(self.blobs.probe().await?)
     }
 
     /// Whether the database answers a trivial query (for health checks).

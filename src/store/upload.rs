@@ -279,6 +279,9 @@ impl Store {
         size: u64,
         hasher: Option<Hasher>,
     ) -> Result<()> {
+        self.blobs.sync_upload(id).await?;
+        // Without a running hash (the chunks arrived at another replica, or before a restart)
+        // the complete upload is read back: every digest accepted is verified (invariant 6).
         let actual = match hasher {
             Some(h) if h.algorithm() == digest.algorithm() => h.finish(),
             _ => self.hash_upload(id, digest.algorithm()).await?,
@@ -286,7 +289,6 @@ impl Store {
         if actual != *digest {
             return Err(Error::DigestMismatch { expected: digest.clone(), actual });
         }
-        self.blobs.sync_upload(id).await?;
         let d = digest.to_string();
         self.db
             .write(move |tx| {
