@@ -188,6 +188,7 @@ impl Store {
     async fn session(&self, repo: &RepoName, id: &UploadId) -> Result<Arc<tokio::sync::Mutex<Session>>> {
         let known = self.sessions_lock().get(id).cloned();
         let session = if let Some(s) = known {
+            self.refresh(id, &s).await?;
             s
         } else {
             let i = id.to_string();
@@ -209,6 +210,23 @@ impl Store {
             return Err(Error::UploadUnknown(id.clone()));
         }
         Ok(session)
+    }
+
+    /// Brings a session this process knows up to date with the stored bytes: with several
+    /// replicas, the client's previous request may have appended elsewhere (or ended the
+    /// session). The running hash then no longer covers the bytes and is dropped; the commit
+    /// hashes the stored upload instead.
+    async fn refresh(&self, id: &UploadId, session: &tokio::sync::Mutex<Session>) -> Result<()> {
+        let mut session = session.lock().await;
+        let Some(stored) = self.blobs.upload_size(id).await? else {
+            self.sessions_lock().remove(id);
+            return Err(Error::UploadUnknown(id.clone()));
+        };
+        if stored != session.size {
+            session.size = stored;
+            session.hasher = None;
+        }
+        Ok(())
     }
 
     /// Streams `body` onto the end of the upload, hashing as it goes.
@@ -282,8 +300,9 @@ impl Store {
         self.blobs.sync_upload(id).await?;
         // Without a running hash (the chunks arrived at another replica, or before a restart)
         // the complete upload is read back: every digest accepted is verified (invariant 6).
-        let actual = match hasher {
-            Some(h) if h.algorithm() == digest.algorithm() => h.finish(),
+        let (actual, size) = match hasher {
+            Some(h) if h.algorithm() == digest.algorithm() => (h.finish(), size),
+            // The size read back is the truth, whatever the session believed.
             _ => self.hash_upload(id, digest.algorithm()).await?,
         };
         if actual != *digest {
@@ -321,18 +340,21 @@ impl Store {
             .await
     }
 
-    async fn hash_upload(&self, id: &UploadId, algorithm: Algorithm) -> Result<Digest> {
+    /// The digest and size of the stored upload, read back whole.
+    async fn hash_upload(&self, id: &UploadId, algorithm: Algorithm) -> Result<(Digest, u64)> {
         let mut reader = self.blobs.read_upload(id).await?;
         let mut hasher = algorithm.hasher();
         let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
         loop {
             let n = reader.read(&mut buf).await?;
             if n == 0 {
                 break;
             }
             hasher.update(&buf[..n]);
+            size += n as u64;
         }
-        Ok(hasher.finish())
+        Ok((hasher.finish(), size))
     }
 }
 

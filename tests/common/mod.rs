@@ -4,7 +4,8 @@
 //! off) and reads the bound address back from its stdout; `Registry::ours_secure` runs it as a
 //! new user would (TLS with a generated CA, auth on, an `init` admin with a generated password); `Registry::distribution` runs Debian's `docker-registry`
 //! (CNCF distribution 2.8) as a peer. Each registry lives in its own temp dir and is killed on drop.
-//! `browser::Browser` drives a headless Chromium for tests of the web console.
+//! `garage::Garage` is a 3-node Garage cluster and `replicas::Replicas` several `serve` replicas on
+//! it behind a round-robin proxy (scale-out tests). `browser::Browser` drives a headless Chromium for tests of the web console.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
 use std::io::{BufRead, BufReader, Write};
@@ -114,7 +115,7 @@ impl Registry {
     }
 
     /// `serve` over plain HTTP on `127.0.0.1:0`, with `config` written to `dir/file_name`.
-    fn serve_with_config(
+    pub fn serve_with_config(
         dir: tempfile::TempDir,
         data_dir: &Path,
         file_name: &str,
@@ -312,5 +313,7 @@ impl Registry {
     }
 }
 pub mod browser;
+pub mod garage;
 pub mod installer;
 pub mod podman;
+pub mod replicas;

@@ -1,0 +1,207 @@
+//! Scale-out (issue #14): `serve` replicas sharing one metadata database and a real 3-node
+//! Garage cluster (replication factor 3), behind a round-robin proxy that sends every request
+//! to the next replica. The OCI conformance runner passes through the proxy, an upload moves
+//! between replicas mid-way, a replica killed with SIGKILL during pushes loses nothing, pulls
+//! go on with a Garage node down, and two garbage collections at once collect each blob once.
+
+mod common;
+
+use common::garage::Garage;
+use common::replicas::Replicas;
+use oci_conformance::client::{Body, Client};
+use oci_conformance::content::{Blob, Image, push_blob, push_image, sha256, unique};
+use oci_conformance::{Config, run};
+use reqwest::Method;
+
+fn client(url: &str) -> Client {
+    Client::new(url, None, false, None).expect("client")
+}
+
+/// Pulls an image by digest and checks every byte against its digest.
+fn pull_verified(c: &Client, repo: &str, image: &Image) -> Result<(), String> {
+    let r = c.send(&Method::GET, &format!("/v2/{repo}/manifests/{}", image.digest()), &[], &Body::Empty)?;
+    if r.status != 200 || sha256(&r.body) != image.digest() {
+        return Err(format!("manifest of {repo}: {} ({} bytes)", r.status, r.body.len()));
+    }
+    for blob in image.blobs() {
+        let r = c.send(&Method::GET, &format!("/v2/{repo}/blobs/{}", blob.digest), &[], &Body::Empty)?;
+        if r.status != 200 || sha256(&r.body) != blob.digest {
+            return Err(format!("blob {} of {repo}: {}", blob.digest, r.status));
+        }
+    }
+    Ok(())
+}
+
+/// An image whose one layer is `layer_bytes` long: big enough to span multipart parts.
+fn image_with_layer(label: &str, layer_bytes: usize) -> Image {
+    let mut image = Image::oci(label, 0);
+    image.layers = vec![Blob::new(unique(label, layer_bytes))];
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": image.config.descriptor("application/vnd.oci.image.config.v1+json"),
+        "layers": [image.layers[0].descriptor("application/vnd.oci.image.layer.v1.tar")],
+    });
+    image.manifest = serde_json::to_vec(&manifest).expect("manifest");
+    image
+}
+
+#[test]
+fn conformance_passes_through_two_replicas_behind_a_round_robin_proxy() {
+    let Some(garage) = Garage::start() else { return };
+    // Accounts on: a token issued by one replica must be honoured by the other.
+    let replicas = Replicas::start(&garage, &[0, 1], "auth: {enabled: true}\n");
+    let password = replicas.init_password.clone().expect("the first replica prints the init password");
+    let config = Config::new(&replicas.url(), "conformance/replicas").with_credentials("init", &password);
+    let report = run(&config).expect("run");
+    for line in report.lines() {
+        println!("{line}");
+    }
+    assert!(report.failed().is_empty(), "failed through the proxy: {:#?}", report.failed());
+    assert!(report.passed() >= 40, "too few checks ran: {}", report.passed());
+}
+
+#[test]
+fn a_chunked_upload_started_on_one_replica_finishes_on_the_other() {
+    let Some(garage) = Garage::start() else { return };
+    let replicas = Replicas::start(&garage, &[0, 2], "");
+    let [a, b] = [0, 1].map(|i| client(&replicas.replicas[i].as_ref().expect("replica").url()));
+    let data = unique("cross-replica", 12 * 1024 * 1024 + 5);
+    let digest = sha256(&data);
+    let (first, second) = data.split_at(9 * 1024 * 1024);
+
+    let started = a.send(&Method::POST, "/v2/team/app/blobs/uploads/", &[], &Body::Empty).expect("POST");
+    assert_eq!(started.status, 202);
+    // `Location` names the proxy (the public host); these requests pick their replica.
+    let path = |location: &str| format!("/v2/{}", location.split_once("/v2/").expect("a /v2/ location").1);
+    let patch = |c: &Client, location: &str, offset: usize, chunk: &[u8]| {
+        let location = path(location);
+        let range = format!("{offset}-{}", offset + chunk.len() - 1);
+        let r = c
+            .send(&Method::PATCH, &location, &[("content-range", range)], &Body::Bytes(chunk.to_vec()))
+            .expect("PATCH");
+        assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+        r.header("location")
+    };
+    let location = patch(&a, &started.header("location"), 0, first);
+    // The other replica knows the session and its progress.
+    let progress = b.send(&Method::GET, &path(&location), &[], &Body::Empty).expect("GET upload");
+    assert_eq!((progress.status.as_u16(), progress.header("range")), (204, format!("0-{}", first.len() - 1)));
+    let location = path(&patch(&b, &location, first.len(), second));
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let done = a.send(&Method::PUT, &format!("{location}{sep}digest={digest}"), &[], &Body::Empty).expect("PUT");
+    assert_eq!(done.status, 201, "{}", String::from_utf8_lossy(&done.body));
+    let pulled = b.send(&Method::GET, &format!("/v2/team/app/blobs/{digest}"), &[], &Body::Empty).expect("GET");
+    assert!(pulled.status == 200 && pulled.body == data, "the blob read back differs");
+
+    // A wrong digest is caught even though the finishing replica never saw the first bytes.
+    let started = b.send(&Method::POST, "/v2/team/app/blobs/uploads/", &[], &Body::Empty).expect("POST");
+    let location = path(&patch(&b, &started.header("location"), 0, b"some bytes"));
+    let wrong = sha256(b"other bytes");
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let refused = a.send(&Method::PUT, &format!("{location}{sep}digest={wrong}"), &[], &Body::Empty).expect("PUT");
+    assert_eq!((refused.status.as_u16(), refused.error_code().as_str()), (400, "DIGEST_INVALID"));
+    let absent = b.send(&Method::HEAD, &format!("/v2/team/app/blobs/{wrong}"), &[], &Body::Empty).expect("HEAD");
+    assert_eq!(absent.status, 404);
+}
+
+#[test]
+fn a_replica_killed_during_pushes_loses_nothing() {
+    let Some(garage) = Garage::start() else { return };
+    let mut replicas = Replicas::start(&garage, &[0, 1], "");
+    let url = replicas.url();
+    let pusher = std::thread::spawn(move || {
+        let c = client(&url);
+        let mut pushed = Vec::new();
+        for i in 0..24 {
+            let image = image_with_layer(&format!("image {i}"), 3 * 1024 * 1024 + i);
+            // A push cut by the crash is retried, as clients (skopeo, podman) do.
+            let ok = (0..3).any(|_| push_image(&c, "crash/app", &format!("v{i}"), &image).is_ok());
+            pushed.push((image, ok));
+        }
+        pushed
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    replicas.kill(1);
+    let pushed = pusher.join().expect("pusher");
+    replicas.restart(1, &garage, 2);
+    let succeeded: Vec<&Image> = pushed.iter().filter(|(_, ok)| *ok).map(|(image, _)| image).collect();
+    assert_eq!(succeeded.len(), pushed.len(), "a push failed even with retries");
+    for replica in replicas.replicas.iter().flatten() {
+        let c = client(&replica.url());
+        for image in &succeeded {
+            pull_verified(&c, "crash/app", image)
+                .unwrap_or_else(|e| panic!("after the crash, via {}: {e}", replica.host));
+        }
+    }
+    let fsck = replicas.command(0, &["fsck"]).output().expect("fsck");
+    let report = String::from_utf8_lossy(&fsck.stdout);
+    assert!(
+        fsck.status.success(),
+        "fsck found damage after the crash:\n{report}{}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+}
+
+#[test]
+fn pulls_go_on_with_one_garage_node_down() {
+    let Some(mut garage) = Garage::start() else { return };
+    let replicas = Replicas::start(&garage, &[0, 2], "");
+    let c = client(&replicas.url());
+    let images: Vec<Image> = (0..6).map(|i| image_with_layer(&format!("ha {i}"), 1024 * 1024 + i)).collect();
+    for (i, image) in images.iter().enumerate() {
+        push_image(&c, "ha/app", &format!("v{i}"), image).expect("push");
+    }
+    // Node 1 holds a replica of every object but serves no registry: the other two answer.
+    garage.stop_node(1);
+    for image in &images {
+        pull_verified(&c, "ha/app", image).expect("pull with a node down");
+    }
+    let late = image_with_layer("pushed while a node is down", 9 * 1024 * 1024);
+    push_image(&c, "ha/app", "late", &late).expect("push with a node down (write quorum 2 of 3)");
+    garage.start_node(1);
+    pull_verified(&c, "ha/app", &late).expect("pull after the node is back");
+}
+
+#[test]
+fn two_collections_at_once_free_each_blob_once_and_keep_the_rest() {
+    let Some(garage) = Garage::start() else { return };
+    let replicas = Replicas::start(&garage, &[0, 1], "");
+    let c = client(&replicas.url());
+    let kept = image_with_layer("kept", 2 * 1024 * 1024);
+    let dropped: Vec<Image> = (0..8).map(|i| image_with_layer(&format!("dropped {i}"), 256 * 1024 + i)).collect();
+    push_image(&c, "gc/app", "kept", &kept).expect("push");
+    for (i, image) in dropped.iter().enumerate() {
+        push_image(&c, "gc/app", &format!("d{i}"), image).expect("push");
+        let r = c.send(&Method::DELETE, &format!("/v2/gc/app/manifests/{}", image.digest()), &[], &Body::Empty);
+        assert_eq!(r.expect("DELETE").status, 202);
+    }
+    // An orphan blob nobody references, pushed alone.
+    push_blob(&c, "gc/app", &Blob::new(unique("orphan", 4096))).expect("push blob");
+    let runs: Vec<_> = (0..2)
+        .map(|i| {
+            let mut gc = replicas.command(i, &["gc", "--grace-period", "0s"]);
+            gc.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("gc")
+        })
+        .map(|child| child.wait_with_output().expect("gc"))
+        .collect();
+    let mut deleted = 0;
+    for run in &runs {
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert!(run.status.success(), "gc: {out}{}", String::from_utf8_lossy(&run.stderr));
+        deleted += blobs_deleted(&out);
+    }
+    // Each dropped image has a config and a layer of its own, plus the orphan.
+    assert_eq!(deleted, dropped.len() * 2 + 1, "blobs deleted by the two runs together");
+    pull_verified(&c, "gc/app", &kept).expect("the kept image survives");
+    for image in &dropped {
+        let r = c.send(&Method::HEAD, &format!("/v2/gc/app/blobs/{}", image.layers[0].digest), &[], &Body::Empty);
+        assert_eq!(r.expect("HEAD").status, 404);
+    }
+    let fsck = replicas.command(1, &["fsck"]).output().expect("fsck");
+    assert!(fsck.status.success(), "fsck after GC: {}", String::from_utf8_lossy(&fsck.stdout));
+}
+
+/// The count in gc's report line (`deleted N blobs (...)`), 0 when it ran nothing.
+fn blobs_deleted(report: &str) -> usize {
+    report.split_whitespace().skip_while(|w| *w != "deleted").nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
