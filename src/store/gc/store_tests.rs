@@ -8,6 +8,7 @@ use crate::config::{Config, Storage};
 use crate::duration::HumanDuration;
 use crate::manifest::{OCI_INDEX, OCI_MANIFEST};
 use crate::reference::{Algorithm, Digest, Reference, RepoName};
+use crate::store::sql::params;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -72,7 +73,7 @@ async fn has_manifest(store: &Store, r: &str, d: &Digest) -> bool {
 }
 
 async fn backdate(store: &Store, sql: &'static str, seconds: i64) {
-    store.db().write(move |tx| Ok::<_, store::Error>(tx.execute(sql, [seconds])?)).await.expect("backdate");
+    store.db().write(move |tx| Ok::<_, store::Error>(tx.execute(sql, params![seconds])?)).await.expect("backdate");
 }
 
 fn options(retention: Vec<RetentionPolicy>) -> Options {
@@ -173,9 +174,10 @@ async fn untagged_rule_spares_children_of_kept_indexes_and_referrers_of_kept_man
     f.store
         .db()
         .write(move |tx| {
-            Ok::<_, store::Error>(
-                tx.execute("UPDATE manifests SET created_at = ?1 WHERE digest = ?2", (store::now(), recent_hex))?,
-            )
+            Ok::<_, store::Error>(tx.execute(
+                "UPDATE manifests SET created_at = ?1 WHERE digest = ?2",
+                params![store::now(), &recent_hex],
+            )?)
         })
         .await
         .expect("refresh");
@@ -208,7 +210,9 @@ async fn stale_uploads_expire_with_their_files() {
     let hex = id.to_string();
     f.store
         .db()
-        .write(move |tx| Ok::<_, store::Error>(tx.execute("UPDATE uploads SET started_at = 0 WHERE id = ?1", [hex])?))
+        .write(move |tx| {
+            Ok::<_, store::Error>(tx.execute("UPDATE uploads SET started_at = 0 WHERE id = ?1", params![&hex])?)
+        })
         .await
         .expect("age");
     let report = run(&f.store, &options(Vec::new())).await.expect("gc");
@@ -234,7 +238,9 @@ async fn a_blob_placed_by_a_push_that_died_before_its_commit_is_removed() {
     let hex = d.to_string();
     f.store
         .db()
-        .write(move |tx| Ok::<_, store::Error>(tx.execute("INSERT INTO blob_placements VALUES (?1, 0)", [hex])?))
+        .write(move |tx| {
+            Ok::<_, store::Error>(tx.execute("INSERT INTO blob_placements VALUES (?1, 0)", params![&hex])?)
+        })
         .await
         .expect("placement");
     backend.place_upload(&id, &d).expect("place");
