@@ -243,16 +243,14 @@ impl Store {
 mod tests {
     use super::*;
     use crate::accounts::grants::Level;
-    use crate::config::{Config, Storage};
+    use crate::store::fixture::{Fixture, backend_tests};
 
     fn name(s: &str) -> UserName {
         s.parse().expect("name")
     }
 
-    #[tokio::test]
-    async fn ids_are_never_reused_and_changes_bump_the_generation() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&Config { storage: Storage::under(dir.path()), ..Config::default() }).expect("store");
+    async fn ids_are_never_reused_and_changes_bump_the_generation(f: Fixture) {
+        let store = &f.store;
         store.create_user(&name("root"), "h".into(), Role::Admin, false).await.expect("admin");
         let first = store.create_user(&name("alice"), "h1".into(), Role::Push, false).await.expect("alice");
         let a = store.find_user(&name("alice")).await.expect("read").expect("exists");
@@ -271,10 +269,8 @@ mod tests {
         assert!(matches!(err, AccountError::LastAdmin(_)), "{err}");
     }
 
-    #[tokio::test]
-    async fn grants_are_kept_replaced_revoked_and_die_with_the_account() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&Config { storage: Storage::under(dir.path()), ..Config::default() }).expect("store");
+    async fn grants_are_kept_replaced_revoked_and_die_with_the_account(f: Fixture) {
+        let store = &f.store;
         store.create_user(&name("bob"), "h".into(), Role::None, false).await.expect("bob");
         let team: Pattern = "team-a/*".parse().expect("pattern");
         store.grant(&name("bob"), Grant { pattern: team.clone(), level: Level::Pull }).await.expect("grant");
@@ -290,4 +286,9 @@ mod tests {
         let bob = store.find_user(&name("bob")).await.expect("read").expect("bob");
         assert!(bob.grants.is_empty(), "grants went with the old account");
     }
+
+    backend_tests!(
+        ids_are_never_reused_and_changes_bump_the_generation,
+        grants_are_kept_replaced_revoked_and_die_with_the_account,
+    );
 }

@@ -20,7 +20,11 @@ pub mod blob;
 pub mod blobs;
 pub mod browse;
 pub mod buffers;
+#[cfg(test)]
+mod contract_tests;
 pub mod db;
+#[cfg(test)]
+pub(crate) mod fixture;
 pub mod fsck;
 pub mod gc;
 pub mod listing;

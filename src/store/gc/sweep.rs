@@ -324,7 +324,7 @@ impl Store {
 
 /// The re-check, inside the deleting transaction. Removing it lets a manifest that committed
 /// between the candidate query and the delete lose its blob (the GC concurrency test fails).
-fn still_garbage(tx: &dyn Conn, digest: &str, cutoff: i64) -> Result<bool> {
+pub(super) fn still_garbage(tx: &dyn Conn, digest: &str, cutoff: i64) -> Result<bool> {
     Ok(tx.exists(
         &format!("SELECT 1 FROM blobs WHERE digest = ?1 AND {UNREFERENCED_AND_OLD}"),
         params![digest, cutoff],

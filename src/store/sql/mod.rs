@@ -83,6 +83,12 @@ impl From<i64> for Param<'_> {
     }
 }
 
+impl From<i32> for Param<'_> {
+    fn from(n: i32) -> Self {
+        Param::Int(i64::from(n))
+    }
+}
+
 impl From<u32> for Param<'_> {
     fn from(n: u32) -> Self {
         Param::Int(i64::from(n))
