@@ -314,3 +314,4 @@ impl Registry {
 pub mod browser;
 pub mod installer;
 pub mod podman;
+pub mod postgres;

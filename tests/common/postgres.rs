@@ -73,6 +73,52 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind an ephemeral port").port()
 }
 
+/// Reads the server's log until it accepts connections, then keeps draining it on a thread so
+/// the server never blocks on a full pipe.
+fn wait_until_ready(server: &mut Child) {
+    let stderr = server.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut log = Vec::new();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                let ready = line.contains("ready to accept connections");
+                log.push(line);
+                if ready {
+                    break;
+                }
+            }
+            _ => panic!("postgres exited before it was ready:\n{}", log.join("\n")),
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+}
+
+/// The pid of the server itself (not of `runuser`), from its pid file.
+fn server_pid(data: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+    text.lines().next()?.trim().parse().ok()
+}
+
+/// A process that stops the server and removes `root` once this process is gone: it waits for
+/// end-of-file on a pipe whose write end is returned.
+#[allow(clippy::zombie_processes)] // it must outlive this process; init adopts and reaps it
+fn spawn_reaper(data: &Path, root: &Path) -> Option<ChildStdin> {
+    let pid = server_pid(data).expect("postmaster.pid once ready");
+    let script = format!(
+        "read _; kill -TERM {pid}; while kill -0 {pid} 2>/dev/null; do sleep 0.1; done; rm -rf '{}'",
+        root.display()
+    );
+    let mut reaper = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the reaper");
+    reaper.stdin.take()
+}
+
 /// `program` from `bin`, run as the `postgres` user when `as_postgres`.
 fn command(bin: &Path, as_postgres: bool, program: &str) -> Command {
     let path = bin.join(program);
@@ -105,7 +151,7 @@ impl Cluster {
             .expect("run initdb");
         assert!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
         let port = free_port();
-        let server = command(bin, as_postgres, "postgres")
+        let mut server = command(bin, as_postgres, "postgres")
             .arg("-D")
             .arg(&data)
             .arg("-k")
@@ -116,54 +162,9 @@ impl Cluster {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn postgres");
-        let mut cluster = Cluster { bin: bin.to_path_buf(), port, data, as_postgres, server, _reaper: None, _dir: dir };
-        cluster.wait_until_ready();
-        cluster._reaper = Some(cluster.spawn_reaper());
-        cluster
-    }
-
-    /// Reads the server's log until it accepts connections, then keeps draining it on a thread
-    /// so the server never blocks on a full pipe.
-    fn wait_until_ready(&mut self) {
-        let stderr = self.server.stderr.take().expect("piped stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let mut log = Vec::new();
-        loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    let ready = line.contains("ready to accept connections");
-                    log.push(line);
-                    if ready {
-                        break;
-                    }
-                }
-                _ => panic!("postgres exited before it was ready:\n{}", log.join("\n")),
-            }
-        }
-        std::thread::spawn(move || lines.for_each(drop));
-    }
-
-    /// The pid of the server itself (not of `runuser`), from its pid file.
-    fn server_pid(&self) -> Option<i32> {
-        let text = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
-        text.lines().next()?.trim().parse().ok()
-    }
-
-    /// A process that stops the server and removes its directory once this process is gone.
-    fn spawn_reaper(&self) -> ChildStdin {
-        let pid = self.server_pid().expect("postmaster.pid once ready");
-        let script = format!(
-            "read _; kill -TERM {pid}; while kill -0 {pid} 2>/dev/null; do sleep 0.1; done; rm -rf '{}'",
-            self._dir.path().display()
-        );
-        let mut reaper = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the reaper");
-        reaper.stdin.take().expect("piped stdin")
+        wait_until_ready(&mut server);
+        let reaper = spawn_reaper(&data, dir.path());
+        Cluster { bin: bin.to_path_buf(), port, data, as_postgres, server, _reaper: reaper, _dir: dir }
     }
 
     /// Creates an empty database; returns its URL (user `postgres`, no password: trust auth).
@@ -181,7 +182,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(pid) = self.server_pid() {
+        if let Some(pid) = server_pid(&self.data) {
             let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         }
         let _ = self.server.wait();
