@@ -573,6 +573,12 @@ mod tests {
             assert!(!format!("{c:?} {p:?}").contains("hunter2"), "case {name}: password shown");
         }
         assert_eq!(redact_url("postgres://u:p@h:1/d?x=@"), "postgres://u:***@h:1/d?x=@");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("pg.pw");
+        std::fs::write(&file, "s3cret\nignored\n").expect("write");
+        let db = Database { url: Some("postgres://reg@db/registry".into()), password_file: Some(file) };
+        let password = db.password().expect("read").expect("a password");
+        assert_eq!((password.expose(), format!("{password:?}")), ("s3cret", "***".to_string()));
         assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
     }
 

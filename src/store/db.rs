@@ -381,4 +381,29 @@ mod tests {
         let perms = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
         assert_eq!(perms, 0o600);
     }
+
+    /// Two replicas starting at once on a new PostgreSQL database: the advisory lock makes one
+    /// apply the migrations and the other find them applied (without it, both race on
+    /// `CREATE TABLE` and one fails to start).
+    #[test]
+    fn replicas_starting_together_apply_each_postgres_migration_once() {
+        let Some(cluster) = crate::store::sql::testing::cluster() else { return };
+        let connector = Connector::new(&cluster.create_database(), None).expect("url");
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let c = connector.clone();
+                std::thread::spawn(move || Db::open_postgres(c))
+            })
+            .collect();
+        let dbs: Vec<Db> = handles.into_iter().map(|h| h.join().expect("thread").expect("open")).collect();
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let versions: Vec<i64> = runtime
+            .block_on(dbs[0].read(|c| {
+                c.query_column("SELECT version FROM schema_migrations ORDER BY version", sql::params![])
+                    .map_err(crate::store::Error::from)
+            }))
+            .expect("versions");
+        assert_eq!(versions, PG_MIGRATIONS.iter().map(|(v, _)| *v).collect::<Vec<_>>());
+        drop(dbs);
+    }
 }
