@@ -37,6 +37,9 @@
 //!                                 # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment
 //!     redirect: false             # answer blob GETs with a 307 to a presigned URL
 //!     redirect_ttl: 20m           # how long such a URL is valid
+//! database:                       # metadata in PostgreSQL instead of the SQLite file above
+//!   url: postgres://registry@db.example:5432/registry   # no password in the URL (refused)
+//!   password_file: /srv/quay-config/pg.password   # else the PGPASSWORD environment variable
 //! limits:
 //!   max_manifest_bytes: 4194304   # the distribution-spec's recommended 4 MiB
 //!   max_blob_bytes: 0             # 0 = no limit
@@ -91,6 +94,8 @@ pub struct Config {
     pub auth: Auth,
     /// Where data lives.
     pub storage: Storage,
+    /// Metadata in PostgreSQL (absent: the SQLite file `storage.database`).
+    pub database: Database,
     /// Size limits.
     pub limits: Limits,
     /// Manifest acceptance policy.
@@ -238,6 +243,80 @@ impl S3 {
     }
 }
 
+/// `database:` section. `Debug` shows the URL without any password it may hold.
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    /// `postgres://user@host:port/db`; when absent, metadata stays in `storage.database`.
+    pub url: Option<String>,
+    /// File whose first line is the password; when absent, `PGPASSWORD` is used if set.
+    pub password_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+/// `url` with the password of its `user:password@` part replaced by `***`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return "***".into() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.to_string() };
+            format!("{scheme}://{masked}{}", &rest[at..])
+        }
+        None => url.to_string(),
+    }
+}
+
+impl Database {
+    /// Where metadata lives, for messages: the URL (without a password) or the SQLite file.
+    #[must_use]
+    pub fn location(&self, storage: &Storage) -> String {
+        match &self.url {
+            Some(url) => redact_url(url),
+            None => storage.database.display().to_string(),
+        }
+    }
+
+    /// The password: the first line of `password_file`, else `PGPASSWORD`, else none.
+    ///
+    /// # Errors
+    /// [`Error::Read`] when the password file cannot be read.
+    pub fn password(&self) -> Result<Option<crate::accounts::Secret>, Error> {
+        if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.clone(), source })?;
+            return Ok(Some(crate::accounts::Secret::presented(text.lines().next().unwrap_or_default())));
+        }
+        Ok(std::env::var("PGPASSWORD").ok().map(|p| crate::accounts::Secret::presented(&p)))
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let Some(url) = &self.url else {
+            return if self.password_file.is_some() {
+                vec!["database.password_file: set without database.url".into()]
+            } else {
+                Vec::new()
+            };
+        };
+        if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return vec!["database.url: must start with postgres:// (like postgres://user@host:5432/db)".into()];
+        }
+        if redact_url(url) != *url {
+            return vec!["database.url: must not contain a password; use database.password_file or PGPASSWORD".into()];
+        }
+        Vec::new()
+    }
+}
+
 /// `tls:` section.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -326,6 +405,7 @@ impl Default for Config {
             tls: Tls::default(),
             auth: Auth::default(),
             storage: Storage::default(),
+            database: Database::default(),
             limits: Limits::default(),
             manifests: ManifestPolicy::default(),
             gc: Gc::default(),
@@ -426,6 +506,9 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
+        if let Some(p) = config.database.password_file.as_mut().filter(|p| p.is_relative()) {
+            *p = base.join(&*p);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -476,6 +559,7 @@ impl Config {
             problems.push("storage.database: must name a file".into());
         }
         self.storage.check_s3(&mut problems);
+        problems.extend(self.database.problems());
         if !(1024..=64 * 1024 * 1024).contains(&self.limits.max_manifest_bytes) {
             problems.push(format!(
                 "limits.max_manifest_bytes: {} is outside 1 KiB..64 MiB",
@@ -563,6 +647,36 @@ mod tests {
         let Err(Error::Invalid(p)) = c.validate() else { panic!("a policy without a rule is refused") };
         assert!(p[0].starts_with("gc.retention[0]"), "{p:?}");
         assert!(Config::from_yaml("gc: {grace_period: soon}").is_err());
+    }
+
+    #[test]
+    fn database_section_is_checked_and_never_shows_a_password() {
+        let c = Config::from_yaml("database:\n  url: postgres://reg@db:5432/registry\n  password_file: pg.pw\n")
+            .expect("decodes");
+        c.validate().expect("valid");
+        let cases = [
+            (
+                "password in the url",
+                "database: {url: 'postgres://reg:hunter2@db/registry'}",
+                "must not contain a password",
+            ),
+            ("not postgres", "database: {url: 'mysql://reg@db/registry'}", "must start with postgres://"),
+            ("password file alone", "database: {password_file: /pw}", "without database.url"),
+        ];
+        for (name, yaml, expected) in cases {
+            let c = Config::from_yaml(yaml).expect("decodes");
+            let Err(Error::Invalid(p)) = c.validate() else { panic!("case {name}: should be invalid") };
+            assert!(p.iter().any(|p| p.contains(expected)), "case {name}: {p:?}");
+            assert!(!format!("{c:?} {p:?}").contains("hunter2"), "case {name}: password shown");
+        }
+        assert_eq!(redact_url("postgres://u:p@h:1/d?x=@"), "postgres://u:***@h:1/d?x=@");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("pg.pw");
+        std::fs::write(&file, "s3cret\nignored\n").expect("write");
+        let db = Database { url: Some("postgres://reg@db/registry".into()), password_file: Some(file) };
+        let password = db.password().expect("read").expect("a password");
+        assert_eq!((password.expose(), format!("{password:?}")), ("s3cret", "***".to_string()));
+        assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
     }
 
     #[test]

@@ -17,12 +17,14 @@ fn open(target: &Target) -> anyhow::Result<(Config, Store)> {
     crate::store::permissions::restrict_umask();
     let config = Config::resolve(target.config.as_deref(), target.data_dir.as_deref())?;
     config.validate()?;
+    // A missing SQLite file means a wrong path, not a new registry: don't create one here.
     anyhow::ensure!(
-        config.storage.database.exists(),
+        config.database.url.is_some() || config.storage.database.exists(),
         "no registry database at {} (check --config / --data-dir)",
         config.storage.database.display()
     );
-    let store = Store::open(&config).with_context(|| format!("opening {}", config.storage.database.display()))?;
+    let store = Store::open(&config)
+        .with_context(|| format!("opening the database {}", config.database.location(&config.storage)))?;
     Ok((config, store))
 }
 
@@ -42,7 +44,9 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
         options.grace_period = g.0;
     }
     let report = runtime()?.block_on(gc::run(&store, &options))?;
-    tracing::info!(%report, "garbage collection finished");
+    if !report.busy {
+        tracing::info!(%report, "garbage collection finished");
+    }
     println!("{report}");
     Ok(())
 }
@@ -63,6 +67,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     writeln!(out, "bytes stored        {}", human_bytes(stats.bytes_stored))?;
     writeln!(out, "bytes reclaimable   {} (blobs no manifest references)", human_bytes(stats.bytes_reclaimable))?;
     writeln!(out, "uploads in progress {}", stats.uploads)?;
+    writeln!(out, "database            {}", store.database_description())?;
     match nix::sys::statvfs::statvfs(&config.storage.blobs) {
         Ok(v) => {
             let free = v.blocks_available() * v.fragment_size();

@@ -1,4 +1,4 @@
-//! Scale-out (issue #14): `serve` replicas sharing one metadata database and a real 3-node
+//! Scale-out (issue #14): `serve` replicas sharing one PostgreSQL database and a real 3-node
 //! Garage cluster (replication factor 3), behind a round-robin proxy that sends every request
 //! to the next replica. The OCI conformance runner passes through the proxy, an upload moves
 //! between replicas mid-way, a replica killed with SIGKILL during pushes loses nothing, pulls
@@ -12,6 +12,12 @@ use oci_conformance::client::{Body, Client};
 use oci_conformance::content::{Blob, Image, push_blob, push_image, sha256, unique};
 use oci_conformance::{Config, run};
 use reqwest::Method;
+
+/// The `database:` section of a fresh PostgreSQL database, `None` (skip) without PostgreSQL.
+fn postgres() -> Option<String> {
+    let cluster = common::postgres::cluster()?;
+    Some(format!("database: {{url: \"{}\"}}\n", cluster.create_database()))
+}
 
 fn client(url: &str) -> Client {
     Client::new(url, None, false, None).expect("client")
@@ -47,9 +53,9 @@ fn image_with_layer(label: &str, layer_bytes: usize) -> Image {
 
 #[test]
 fn conformance_passes_through_two_replicas_behind_a_round_robin_proxy() {
-    let Some(garage) = Garage::start() else { return };
+    let (Some(garage), Some(database)) = (Garage::start(), postgres()) else { return };
     // Accounts on: a token issued by one replica must be honoured by the other.
-    let replicas = Replicas::start(&garage, &[0, 1], "auth: {enabled: true}\n");
+    let replicas = Replicas::start(&garage, &[0, 1], &format!("auth: {{enabled: true}}\n{database}"));
     let password = replicas.init_password.clone().expect("the first replica prints the init password");
     let config = Config::new(&replicas.url(), "conformance/replicas").with_credentials("init", &password);
     let report = run(&config).expect("run");
@@ -62,8 +68,8 @@ fn conformance_passes_through_two_replicas_behind_a_round_robin_proxy() {
 
 #[test]
 fn a_chunked_upload_started_on_one_replica_finishes_on_the_other() {
-    let Some(garage) = Garage::start() else { return };
-    let replicas = Replicas::start(&garage, &[0, 2], "");
+    let (Some(garage), Some(database)) = (Garage::start(), postgres()) else { return };
+    let replicas = Replicas::start(&garage, &[0, 2], &database);
     let [a, b] = [0, 1].map(|i| client(&replicas.replicas[i].as_ref().expect("replica").url()));
     let data = unique("cross-replica", 12 * 1024 * 1024 + 5);
     let digest = sha256(&data);
@@ -72,9 +78,9 @@ fn a_chunked_upload_started_on_one_replica_finishes_on_the_other() {
     let started = a.send(&Method::POST, "/v2/team/app/blobs/uploads/", &[], &Body::Empty).expect("POST");
     assert_eq!(started.status, 202);
     // `Location` names the proxy (the public host); these requests pick their replica.
-    let path = |location: &str| format!("/v2/{}", location.split_once("/v2/").expect("a /v2/ location").1);
+    let relative = |location: &str| format!("/v2/{}", location.split_once("/v2/").expect("a /v2/ location").1);
     let patch = |c: &Client, location: &str, offset: usize, chunk: &[u8]| {
-        let location = path(location);
+        let location = relative(location);
         let range = format!("{offset}-{}", offset + chunk.len() - 1);
         let r = c
             .send(&Method::PATCH, &location, &[("content-range", range)], &Body::Bytes(chunk.to_vec()))
@@ -84,9 +90,9 @@ fn a_chunked_upload_started_on_one_replica_finishes_on_the_other() {
     };
     let location = patch(&a, &started.header("location"), 0, first);
     // The other replica knows the session and its progress.
-    let progress = b.send(&Method::GET, &path(&location), &[], &Body::Empty).expect("GET upload");
+    let progress = b.send(&Method::GET, &relative(&location), &[], &Body::Empty).expect("GET upload");
     assert_eq!((progress.status.as_u16(), progress.header("range")), (204, format!("0-{}", first.len() - 1)));
-    let location = path(&patch(&b, &location, first.len(), second));
+    let location = relative(&patch(&b, &location, first.len(), second));
     let sep = if location.contains('?') { '&' } else { '?' };
     let done = a.send(&Method::PUT, &format!("{location}{sep}digest={digest}"), &[], &Body::Empty).expect("PUT");
     assert_eq!(done.status, 201, "{}", String::from_utf8_lossy(&done.body));
@@ -95,7 +101,7 @@ fn a_chunked_upload_started_on_one_replica_finishes_on_the_other() {
 
     // A wrong digest is caught even though the finishing replica never saw the first bytes.
     let started = b.send(&Method::POST, "/v2/team/app/blobs/uploads/", &[], &Body::Empty).expect("POST");
-    let location = path(&patch(&b, &started.header("location"), 0, b"some bytes"));
+    let location = relative(&patch(&b, &started.header("location"), 0, b"some bytes"));
     let wrong = sha256(b"other bytes");
     let sep = if location.contains('?') { '&' } else { '?' };
     let refused = a.send(&Method::PUT, &format!("{location}{sep}digest={wrong}"), &[], &Body::Empty).expect("PUT");
@@ -106,10 +112,10 @@ fn a_chunked_upload_started_on_one_replica_finishes_on_the_other() {
 
 #[test]
 fn a_replica_killed_during_pushes_loses_nothing() {
-    let Some(garage) = Garage::start() else { return };
-    let mut replicas = Replicas::start(&garage, &[0, 1], "");
+    let (Some(garage), Some(database)) = (Garage::start(), postgres()) else { return };
+    let mut replicas = Replicas::start(&garage, &[0, 1], &database);
     let url = replicas.url();
-    let pusher = std::thread::spawn(move || {
+    let pushing = std::thread::spawn(move || {
         let c = client(&url);
         let mut pushed = Vec::new();
         for i in 0..24 {
@@ -122,7 +128,7 @@ fn a_replica_killed_during_pushes_loses_nothing() {
     });
     std::thread::sleep(std::time::Duration::from_millis(1500));
     replicas.kill(1);
-    let pushed = pusher.join().expect("pusher");
+    let pushed = pushing.join().expect("pusher");
     replicas.restart(1, &garage, 2);
     let succeeded: Vec<&Image> = pushed.iter().filter(|(_, ok)| *ok).map(|(image, _)| image).collect();
     assert_eq!(succeeded.len(), pushed.len(), "a push failed even with retries");
@@ -144,8 +150,8 @@ fn a_replica_killed_during_pushes_loses_nothing() {
 
 #[test]
 fn pulls_go_on_with_one_garage_node_down() {
-    let Some(mut garage) = Garage::start() else { return };
-    let replicas = Replicas::start(&garage, &[0, 2], "");
+    let (Some(mut garage), Some(database)) = (Garage::start(), postgres()) else { return };
+    let replicas = Replicas::start(&garage, &[0, 2], &database);
     let c = client(&replicas.url());
     let images: Vec<Image> = (0..6).map(|i| image_with_layer(&format!("ha {i}"), 1024 * 1024 + i)).collect();
     for (i, image) in images.iter().enumerate() {
@@ -164,8 +170,8 @@ fn pulls_go_on_with_one_garage_node_down() {
 
 #[test]
 fn two_collections_at_once_free_each_blob_once_and_keep_the_rest() {
-    let Some(garage) = Garage::start() else { return };
-    let replicas = Replicas::start(&garage, &[0, 1], "");
+    let (Some(garage), Some(database)) = (Garage::start(), postgres()) else { return };
+    let replicas = Replicas::start(&garage, &[0, 1], &database);
     let c = client(&replicas.url());
     let kept = image_with_layer("kept", 2 * 1024 * 1024);
     let dropped: Vec<Image> = (0..8).map(|i| image_with_layer(&format!("dropped {i}"), 256 * 1024 + i)).collect();

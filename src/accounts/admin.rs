@@ -1,6 +1,6 @@
 //! `mirror-registry user`: account administration on the database a config points at. Works
-//! while the server runs (same SQLite file, WAL): the server reads the account on every request,
-//! so a change of role, grants or password, or a deletion, applies to the very next request, and
+//! while the server runs (same SQLite file in WAL mode, or the same PostgreSQL database): the
+//! server reads the account on every request, so a change of role, grants or password, or a deletion, applies to the very next request, and
 //! tokens issued before a password or role change stop working.
 
 use std::io::{BufRead, Write};
@@ -32,8 +32,8 @@ pub fn run(args: &UserArgs) -> anyhow::Result<()> {
 }
 
 async fn run_async(config: &Config, command: &UserCommand) -> anyhow::Result<()> {
-    let store =
-        Store::open(config).with_context(|| format!("opening the database {}", config.storage.database.display()))?;
+    let store = Store::open(config)
+        .with_context(|| format!("opening the database {}", config.database.location(&config.storage)))?;
     let mut out = std::io::stdout().lock();
     match command {
         UserCommand::Add { name, role, password_stdin, robot, host } => {

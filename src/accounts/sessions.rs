@@ -1,8 +1,7 @@
-//! Web console sessions in `SQLite`: the rows only. Making and checking the secrets is
+//! Web console sessions in the metadata database: the rows only. Making and checking the secrets is
 //! `auth::session`'s job.
 
-use rusqlite::OptionalExtension;
-
+use crate::store::sql::params;
 use crate::store::{Result, Store, now};
 
 /// A session as stored.
@@ -28,11 +27,11 @@ impl Store {
         self.db()
             .write(move |tx| {
                 let t = now();
-                tx.execute("DELETE FROM console_sessions WHERE expires_at <= ?1", [t])?;
+                tx.execute("DELETE FROM console_sessions WHERE expires_at <= ?1", params![t])?;
                 tx.execute(
                     "INSERT INTO console_sessions (secret_hash, user_id, generation, csrf_token, created_at, expires_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    (secret_hash, row.user_id, row.generation, row.csrf_token, t, row.expires_at),
+                    params![&secret_hash, row.user_id, row.generation, &row.csrf_token, t, row.expires_at],
                 )?;
                 Ok(())
             })
@@ -46,20 +45,18 @@ impl Store {
     pub async fn find_session(&self, secret_hash: String) -> Result<Option<SessionRow>> {
         self.db()
             .read(move |c| {
-                Ok(c.query_row(
+                let row = c.query_opt(
                     "SELECT user_id, generation, csrf_token, expires_at FROM console_sessions
                       WHERE secret_hash = ?1 AND expires_at > ?2",
-                    (secret_hash, now()),
-                    |r| {
-                        Ok(SessionRow {
-                            user_id: r.get(0)?,
-                            generation: r.get(1)?,
-                            csrf_token: r.get(2)?,
-                            expires_at: r.get(3)?,
-                        })
-                    },
-                )
-                .optional()?)
+                    params![&secret_hash, now()],
+                )?;
+                let Some(mut r) = row else { return Ok(None) };
+                Ok(Some(SessionRow {
+                    user_id: r.get(0)?,
+                    generation: r.get(1)?,
+                    csrf_token: r.get(2)?,
+                    expires_at: r.get(3)?,
+                }))
             })
             .await
     }
@@ -71,7 +68,7 @@ impl Store {
     pub async fn delete_session(&self, secret_hash: String) -> Result<()> {
         self.db()
             .write(move |tx| {
-                tx.execute("DELETE FROM console_sessions WHERE secret_hash = ?1", [secret_hash])?;
+                tx.execute("DELETE FROM console_sessions WHERE secret_hash = ?1", params![&secret_hash])?;
                 Ok(())
             })
             .await

@@ -1,11 +1,10 @@
-//! Accounts and their grants in `SQLite`. Hashing and checking passwords is `auth`'s job; this
+//! Accounts and their grants in the metadata database. Hashing and checking passwords is `auth`'s job; this
 //! module keeps the rows and the rules that span rows (the last admin stays, every credential or
 //! role change bumps the generation).
 
-use rusqlite::{Connection, OptionalExtension};
-
 use super::grants::{Grant, Pattern, Permissions};
 use super::{Role, UserName};
+use crate::store::sql::{self, Conn, Param, params};
 use crate::store::{Error, Result, Store, now};
 
 /// An account as stored, with its grants.
@@ -55,8 +54,8 @@ pub enum AccountError {
     Store(#[from] Error),
 }
 
-impl From<rusqlite::Error> for AccountError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<sql::Error> for AccountError {
+    fn from(e: sql::Error) -> Self {
         AccountError::Store(e.into())
     }
 }
@@ -69,25 +68,23 @@ impl From<tokio::task::JoinError> for AccountError {
 
 const COLUMNS: &str = "id, name, password_hash, role, robot, generation";
 
-/// Reads accounts matching `filter` (a `WHERE` clause over `users`) with their grants. Rows that
-/// no longer parse (edited by hand) are skipped rather than failing every login.
-fn accounts(c: &Connection, filter: &str, param: &dyn rusqlite::ToSql) -> rusqlite::Result<Vec<Account>> {
-    let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE {filter} ORDER BY name"))?;
-    let rows = stmt
-        .query_map([param], |r| {
-            Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?, r.get(5)?))
-        })?
-        .collect::<rusqlite::Result<Vec<(i64, String, String, String, bool, i64)>>>()?;
-    let mut grants = c.prepare_cached("SELECT pattern, level FROM grants WHERE user_id = ?1 ORDER BY pattern")?;
+/// Reads accounts matching `filter` (a `WHERE` clause over `users`, with `params`) with their
+/// grants. Rows that no longer parse (edited by hand) are skipped rather than failing every login.
+fn accounts(c: &dyn Conn, filter: &str, params: &[Param<'_>]) -> sql::Result<Vec<Account>> {
+    let rows = c.query_map(&format!("SELECT {COLUMNS} FROM users WHERE {filter} ORDER BY name"), params, |mut r| {
+        Ok((r.get(0)?, r.get::<String>(1)?, r.get(2)?, r.get::<String>(3)?, r.get(4)?, r.get(5)?))
+    })?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, name, password_hash, role, robot, generation) in rows {
         let (Ok(name), Ok(role)) = (name.parse(), role.parse()) else { continue };
-        let grants = grants
-            .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-            .filter_map(|g| {
-                let (pattern, level) = g.ok()?;
-                Some(Grant { pattern: pattern.parse().ok()?, level: level.parse().ok()? })
-            })
+        let grants = c
+            .query_map(
+                "SELECT pattern, level FROM grants WHERE user_id = ?1 ORDER BY pattern",
+                params![id],
+                |mut r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+            )?
+            .into_iter()
+            .filter_map(|(pattern, level)| Some(Grant { pattern: pattern.parse().ok()?, level: level.parse().ok()? }))
             .collect();
         out.push(Account { id, name, password_hash, role, robot, generation, grants });
     }
@@ -95,14 +92,15 @@ fn accounts(c: &Connection, filter: &str, param: &dyn rusqlite::ToSql) -> rusqli
 }
 
 /// The id and role of `name`, inside a write.
-fn id_and_role(tx: &Connection, name: &UserName) -> Result<(i64, String), AccountError> {
-    tx.query_row("SELECT id, role FROM users WHERE name = ?1", [name.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
-        .ok_or_else(|| AccountError::Unknown(name.clone()))
+fn id_and_role(tx: &dyn Conn, name: &UserName) -> Result<(i64, String), AccountError> {
+    let mut row = tx
+        .query_opt("SELECT id, role FROM users WHERE name = ?1", params![name.as_str()])?
+        .ok_or_else(|| AccountError::Unknown(name.clone()))?;
+    Ok((row.get(0)?, row.get(1)?))
 }
 
-fn is_last_admin(tx: &Connection, role: &str) -> rusqlite::Result<bool> {
-    let admins: i64 = tx.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| r.get(0))?;
+fn is_last_admin(tx: &dyn Conn, role: &str) -> sql::Result<bool> {
+    let admins: i64 = tx.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", params![])?.get(0)?;
     Ok(role == "admin" && admins <= 1)
 }
 
@@ -122,12 +120,12 @@ impl Store {
         self.db()
             .write(move |tx| {
                 let t = now();
-                let inserted = tx.execute(
+                let inserted: Option<i64> = tx.query_value(
                     "INSERT INTO users (name, password_hash, role, robot, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-                     ON CONFLICT(name) DO NOTHING",
-                    (n.as_str(), password_hash, role.as_str(), robot, t),
+                     ON CONFLICT(name) DO NOTHING RETURNING id",
+                    params![n.as_str(), &password_hash, role.as_str(), robot, t],
                 )?;
-                if inserted == 0 { Err(AccountError::Exists(n)) } else { Ok(tx.last_insert_rowid()) }
+                inserted.ok_or(AccountError::Exists(n))
             })
             .await
     }
@@ -154,7 +152,7 @@ impl Store {
                     "UPDATE users SET password_hash = COALESCE(?2, password_hash), role = COALESCE(?3, role),
                             generation = generation + 1, updated_at = ?4
                       WHERE id = ?1",
-                    (id, password_hash, role.map(Role::as_str), now()),
+                    params![id, password_hash.as_deref(), role.map(Role::as_str), now()],
                 )?;
                 Ok(())
             })
@@ -173,7 +171,7 @@ impl Store {
                 if is_last_admin(tx, &role)? {
                     return Err(AccountError::LastAdmin(n));
                 }
-                tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
+                tx.execute("DELETE FROM users WHERE id = ?1", params![id])?;
                 Ok(())
             })
             .await
@@ -191,7 +189,7 @@ impl Store {
                 tx.execute(
                     "INSERT INTO grants (user_id, pattern, level, created_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (user_id, pattern) DO UPDATE SET level = excluded.level",
-                    (id, grant.pattern.as_str(), grant.level.as_str(), now()),
+                    params![id, grant.pattern.as_str(), grant.level.as_str(), now()],
                 )?;
                 Ok(())
             })
@@ -208,7 +206,8 @@ impl Store {
         self.db()
             .write(move |tx| {
                 let (id, _) = id_and_role(tx, &n)?;
-                let removed = tx.execute("DELETE FROM grants WHERE user_id = ?1 AND pattern = ?2", (id, p.as_str()))?;
+                let removed =
+                    tx.execute("DELETE FROM grants WHERE user_id = ?1 AND pattern = ?2", params![id, p.as_str()])?;
                 if removed == 0 { Err(AccountError::NoGrant(n, p)) } else { Ok(()) }
             })
             .await
@@ -220,7 +219,7 @@ impl Store {
     /// Database failures.
     pub async fn find_user(&self, name: &UserName) -> Result<Option<Account>> {
         let n = name.clone();
-        self.db().read(move |c| Ok(accounts(c, "name = ?1", &n.as_str())?.pop())).await
+        self.db().read(move |c| Ok(accounts(c, "name = ?1", params![n.as_str()])?.pop())).await
     }
 
     /// One account by id, if it still exists.
@@ -228,7 +227,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn find_user_by_id(&self, id: i64) -> Result<Option<Account>> {
-        self.db().read(move |c| Ok(accounts(c, "id = ?1", &id)?.pop())).await
+        self.db().read(move |c| Ok(accounts(c, "id = ?1", params![id])?.pop())).await
     }
 
     /// Every account, by name.
@@ -236,7 +235,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn list_users(&self) -> Result<Vec<Account>> {
-        self.db().read(|c| Ok(accounts(c, "?1 = ?1", &0)?)).await
+        self.db().read(|c| Ok(accounts(c, "TRUE", params![])?)).await
     }
 }
 
@@ -244,16 +243,14 @@ impl Store {
 mod tests {
     use super::*;
     use crate::accounts::grants::Level;
-    use crate::config::{Config, Storage};
+    use crate::store::fixture::{Fixture, backend_tests};
 
     fn name(s: &str) -> UserName {
         s.parse().expect("name")
     }
 
-    #[tokio::test]
-    async fn ids_are_never_reused_and_changes_bump_the_generation() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&Config { storage: Storage::under(dir.path()), ..Config::default() }).expect("store");
+    async fn ids_are_never_reused_and_changes_bump_the_generation(f: Fixture) {
+        let store = &f.store;
         store.create_user(&name("root"), "h".into(), Role::Admin, false).await.expect("admin");
         let first = store.create_user(&name("alice"), "h1".into(), Role::Push, false).await.expect("alice");
         let a = store.find_user(&name("alice")).await.expect("read").expect("exists");
@@ -272,10 +269,8 @@ mod tests {
         assert!(matches!(err, AccountError::LastAdmin(_)), "{err}");
     }
 
-    #[tokio::test]
-    async fn grants_are_kept_replaced_revoked_and_die_with_the_account() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&Config { storage: Storage::under(dir.path()), ..Config::default() }).expect("store");
+    async fn grants_are_kept_replaced_revoked_and_die_with_the_account(f: Fixture) {
+        let store = &f.store;
         store.create_user(&name("bob"), "h".into(), Role::None, false).await.expect("bob");
         let team: Pattern = "team-a/*".parse().expect("pattern");
         store.grant(&name("bob"), Grant { pattern: team.clone(), level: Level::Pull }).await.expect("grant");
@@ -291,4 +286,9 @@ mod tests {
         let bob = store.find_user(&name("bob")).await.expect("read").expect("bob");
         assert!(bob.grants.is_empty(), "grants went with the old account");
     }
+
+    backend_tests!(
+        ids_are_never_reused_and_changes_bump_the_generation,
+        grants_are_kept_replaced_revoked_and_die_with_the_account,
+    );
 }

@@ -206,7 +206,7 @@ impl From<store::Error> for ApiError {
                 ApiError::new(ErrorCode::BlobUploadInvalid, e.to_string()).status(StatusCode::INSUFFICIENT_STORAGE)
             }
             E::StorageFull => ApiError::new(ErrorCode::Unknown, e.to_string()).status(StatusCode::INSUFFICIENT_STORAGE),
-            E::Io(_) | E::Sqlite(_) | E::Join(_) => ApiError::internal(e),
+            E::Io(_) | E::Database(_) | E::Join(_) => ApiError::internal(e),
         }
     }
 }

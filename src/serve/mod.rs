@@ -84,7 +84,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config).with_context(|| {
         format!(
             "opening storage (database {}, blobs {})",
-            config.storage.database.display(),
+            config.database.location(&config.storage),
             config.storage.blobs.display()
         )
     })?;
@@ -109,7 +109,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let restored = store.recover_interrupted(0).await?;
+    // Alone on its SQLite file, a starting server settles every placement; on PostgreSQL other
+    // replicas may be mid-push, so only placements older than GC's margin are theirs to settle.
+    let margin = if config.database.url.is_some() { 60 } else { 0 };
+    let restored = store.recover_interrupted(margin).await?;
     if restored > 0 {
         tracing::warn!(restored, "blobs put back from the trash of an interrupted garbage collection");
     }
@@ -118,6 +121,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(gc::run_periodically(store.clone(), config.gc.clone(), metrics.clone()));
     }
     let frontend = Arc::new(registry::headers::Frontend::from_config(&config.http));
+    let database = store.database_description();
     let app = App { store, auth, metrics, tls: tls.is_some(), frontend };
     let console = Arc::new(Console {
         app: app.clone(),
@@ -130,7 +134,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "mirror-registry: blobs in {}", absolute(&config.storage.blobs))?;
-        writeln!(out, "mirror-registry: database {}", absolute(&config.storage.database))?;
+        match &config.database.url {
+            Some(_) => writeln!(out, "mirror-registry: database {database}")?,
+            None => writeln!(out, "mirror-registry: database {}", absolute(&config.storage.database))?,
+        }
         if tightened > 0 {
             writeln!(
                 out,

@@ -3,9 +3,8 @@
 //! A blob is served by a repository only when linked to it (uploaded, mounted or referenced
 //! there), so that access rights per repository also hold for blobs.
 
-use rusqlite::OptionalExtension;
-
 use super::blobs::BlobStream;
+use super::sql::{Conn, params};
 use super::{Error, Result, Store, ensure_repository, now};
 use crate::reference::{Digest, RepoName};
 
@@ -44,17 +43,13 @@ impl Store {
         let size = self
             .db
             .read(move |c| {
-                Ok::<_, Error>(
-                    c.query_row(
-                        "SELECT b.size FROM repository_blobs rb
-                           JOIN repositories r ON r.id = rb.repository_id
-                           JOIN blobs b ON b.digest = rb.digest
-                          WHERE r.name = ?1 AND rb.digest = ?2",
-                        (r.as_str(), d.as_str()),
-                        |row| row.get::<_, i64>(0),
-                    )
-                    .optional()?,
-                )
+                Ok::<_, Error>(c.query_value::<i64>(
+                    "SELECT b.size FROM repository_blobs rb
+                       JOIN repositories r ON r.id = rb.repository_id
+                       JOIN blobs b ON b.digest = rb.digest
+                      WHERE r.name = ?1 AND rb.digest = ?2",
+                    params![r.as_str(), d.as_str()],
+                )?)
             })
             .await?
             .ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
@@ -62,7 +57,7 @@ impl Store {
             let d = digest.to_string();
             self.db
                 .write(move |tx| {
-                    tx.execute("UPDATE blobs SET last_seen = ?1 WHERE digest = ?2", (now(), d))?;
+                    tx.execute("UPDATE blobs SET last_seen = ?1 WHERE digest = ?2", params![now(), &d])?;
                     Ok::<_, Error>(())
                 })
                 .await?;
@@ -132,7 +127,7 @@ impl Store {
                 Ok::<_, Error>(tx.execute(
                     "DELETE FROM repository_blobs
                       WHERE digest = ?2 AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
-                    (r.as_str(), d.as_str()),
+                    params![r.as_str(), d.as_str()],
                 )?)
             })
             .await?;
@@ -148,15 +143,12 @@ impl Store {
         let (r, d, f) = (repo.clone(), digest.to_string(), from.clone());
         self.db
             .write(move |tx| {
-                let held: Option<i64> = tx
-                    .query_row(
-                        "SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-                          WHERE r.name = ?1 AND rb.digest = ?2",
-                        (f.as_str(), d.as_str()),
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                if held.is_none() {
+                let held = tx.exists(
+                    "SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+                      WHERE r.name = ?1 AND rb.digest = ?2",
+                    params![f.as_str(), d.as_str()],
+                )?;
+                if !held {
                     return Ok(false);
                 }
                 link_blob(tx, &r, &d)?;
@@ -167,12 +159,12 @@ impl Store {
 }
 
 /// Links an existing blob row into a repository and refreshes its `last_seen`.
-pub(super) fn link_blob(tx: &rusqlite::Transaction<'_>, repo: &RepoName, digest: &str) -> Result<()> {
+pub(super) fn link_blob(tx: &dyn Conn, repo: &RepoName, digest: &str) -> Result<()> {
     let repo_id = ensure_repository(tx, repo)?;
     tx.execute(
         "INSERT INTO repository_blobs (repository_id, digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        (repo_id, digest),
+        params![repo_id, digest],
     )?;
-    tx.execute("UPDATE blobs SET last_seen = ?1 WHERE digest = ?2", (now(), digest))?;
+    tx.execute("UPDATE blobs SET last_seen = ?1 WHERE digest = ?2", params![now(), digest])?;
     Ok(())
 }

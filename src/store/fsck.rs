@@ -1,5 +1,5 @@
 //! Consistency checks of the store: every blob file re-hashed against its name, rows whose file
-//! is missing, files with no row, and SQLite's own integrity check. Repairs run under the write
+//! is missing, files with no row, and the database's own integrity check (SQLite's pragmas). Repairs run under the write
 //! lock with a re-check, so a blob placed by a concurrent push is never mistaken for an orphan.
 //!
 //! fsck runs next to `serve` and `gc`: a file listed a moment ago may be gone when it is opened,
@@ -9,8 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rusqlite::OptionalExtension;
-
+use super::sql::params;
 use super::{Error, Result, Store};
 use crate::reference::Digest;
 
@@ -27,7 +26,8 @@ pub struct FsckReport {
     pub missing: Vec<Digest>,
     /// Files under `blobs/` with no row (deleted by repair).
     pub orphans: Vec<PathBuf>,
-    /// Problems `PRAGMA integrity_check` and `foreign_key_check` reported.
+    /// Problems the database's own checks reported (SQLite's `PRAGMA integrity_check` and
+    /// `foreign_key_check`; none on PostgreSQL, which enforces constraints on every statement).
     pub database: Vec<String>,
 }
 
@@ -48,22 +48,7 @@ impl Store {
     /// # Errors
     /// Filesystem or database failures while checking.
     pub async fn fsck(&self, repair: bool, progress: Progress) -> Result<FsckReport> {
-        let database = self
-            .db
-            .read(|c| {
-                let mut problems: Vec<String> = c
-                    .prepare("PRAGMA integrity_check")?
-                    .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                problems.retain(|p| p != "ok");
-                let mut fk = c.prepare("PRAGMA foreign_key_check")?;
-                let fk_problems: Vec<String> = fk
-                    .query_map([], |r| Ok(format!("foreign key violation in {}", r.get::<_, String>(0)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
-                problems.extend(fk_problems);
-                Ok::<_, Error>(problems)
-            })
-            .await?;
+        let database = self.db.read(|c| Ok::<_, Error>(c.integrity_problems()?)).await?;
         let mut report = FsckReport { database, ..FsckReport::default() };
 
         let blobs = self.blobs.clone();
@@ -81,7 +66,7 @@ impl Store {
             let d = digest.to_string();
             let has_row = self
                 .db
-                .read(move |c| Ok::<_, Error>(c.prepare("SELECT 1 FROM blobs WHERE digest = ?1")?.exists([d])?))
+                .read(move |c| Ok::<_, Error>(c.exists("SELECT 1 FROM blobs WHERE digest = ?1", params![&d])?))
                 .await?;
             if has_row {
                 self.check_blob(digest, &*progress, &mut report, &mut suspects).await?;
@@ -89,16 +74,8 @@ impl Store {
                 suspects.push(digest);
             }
         }
-        let rows: Vec<String> = self
-            .db
-            .read(|c| {
-                Ok::<_, Error>(
-                    c.prepare("SELECT digest FROM blobs")?
-                        .query_map([], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()?,
-                )
-            })
-            .await?;
+        let rows: Vec<String> =
+            self.db.read(|c| Ok::<_, Error>(c.query_column("SELECT digest FROM blobs", params![])?)).await?;
         for d in rows {
             if !seen.contains(&d)
                 && let Ok(digest) = d.parse::<Digest>()
@@ -128,25 +105,22 @@ impl Store {
         self.db
             .write(move |tx| {
                 for d in &corrupt {
-                    tx.execute("DELETE FROM repository_blobs WHERE digest = ?1", [d.to_string()])?;
-                    tx.execute("DELETE FROM blobs WHERE digest = ?1", [d.to_string()])?;
+                    tx.execute("DELETE FROM repository_blobs WHERE digest = ?1", params![&d.to_string()])?;
+                    tx.execute("DELETE FROM blobs WHERE digest = ?1", params![&d.to_string()])?;
                     blobs.quarantine_blob(d)?;
                 }
                 for d in &missing {
                     // Re-check under the lock: the file may have been placed since.
                     if !blobs.contains_blob(d) {
-                        tx.execute("DELETE FROM repository_blobs WHERE digest = ?1", [d.to_string()])?;
-                        tx.execute("DELETE FROM blobs WHERE digest = ?1", [d.to_string()])?;
+                        tx.execute("DELETE FROM repository_blobs WHERE digest = ?1", params![&d.to_string()])?;
+                        tx.execute("DELETE FROM blobs WHERE digest = ?1", params![&d.to_string()])?;
                     }
                 }
                 for path in &orphans {
                     // Re-check under the lock: a push places its file and commits its row in one
                     // transaction, so a row that exists now means it is no orphan.
                     let has_row = match blobs.digest_at(path) {
-                        Some(d) => tx
-                            .query_row("SELECT 1 FROM blobs WHERE digest = ?1", [d.to_string()], |_| Ok(()))
-                            .optional()?
-                            .is_some(),
+                        Some(d) => tx.exists("SELECT 1 FROM blobs WHERE digest = ?1", params![&d.to_string()])?,
                         None => false,
                     };
                     if !has_row {
@@ -204,8 +178,7 @@ impl Store {
             .write_rolled_back(move |tx| {
                 let mut out = Vec::with_capacity(suspects.len());
                 for digest in suspects {
-                    let has_row =
-                        tx.prepare_cached("SELECT 1 FROM blobs WHERE digest = ?1")?.exists([digest.to_string()])?;
+                    let has_row = tx.exists("SELECT 1 FROM blobs WHERE digest = ?1", params![&digest.to_string()])?;
                     let state = match (has_row, blobs.contains_blob(&digest)) {
                         (true, true) => Recheck::Consistent,
                         (false, true) => Recheck::Orphan,

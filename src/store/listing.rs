@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use super::sql::{Conn, Param, params};
 use super::{Error, Result, Store, find_repository};
 use crate::manifest;
 use crate::reference::{Digest, RepoName};
@@ -33,16 +34,17 @@ pub struct Referrer {
     pub annotations: Option<Map<String, Value>>,
 }
 
-/// Runs a paginated name query: `sql` takes `?1` (extra key), `?2` (last) and `?3` (limit).
-fn page(c: &rusqlite::Connection, sql: &str, key: i64, last: Option<&str>, n: Option<u32>) -> Result<Page> {
+/// Runs a paginated name query: `sql` takes the `head` parameters, then `last`, then the limit.
+fn page(c: &dyn Conn, sql: &str, head: &[Param<'_>], last: Option<&str>, n: Option<u32>) -> Result<Page> {
     if n == Some(0) {
         return Ok(Page { items: Vec::new(), more: false });
     }
-    // Fetch one more than asked to learn whether another page exists.
-    let limit = n.map_or(-1, |n| i64::from(n) + 1);
-    let mut stmt = c.prepare_cached(sql)?;
-    let mut items: Vec<String> =
-        stmt.query_map((key, last.unwrap_or(""), limit), |r| r.get(0))?.collect::<Result<_, _>>()?;
+    // Fetch one more than asked to learn whether another page exists; "no limit" is the
+    // largest one, as PostgreSQL refuses SQLite's `LIMIT -1`.
+    let limit = n.map_or(i64::MAX, |n| i64::from(n) + 1);
+    let mut params = head.to_vec();
+    params.extend([Param::Text(last.unwrap_or("")), Param::Int(limit)]);
+    let mut items: Vec<String> = c.query_column(sql, &params)?;
     let more = n.is_some_and(|n| items.len() > n as usize);
     if more {
         items.pop();
@@ -63,7 +65,7 @@ impl Store {
                 page(
                     c,
                     "SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
-                    repo_id,
+                    params![repo_id],
                     last.as_deref(),
                     n,
                 )
@@ -92,8 +94,8 @@ impl Store {
                 .read(move |c| {
                     page(
                         c,
-                        "SELECT name FROM repositories WHERE ?1 = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
-                        0,
+                        "SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2",
+                        params![],
                         last.as_deref(),
                         n,
                     )
@@ -102,12 +104,14 @@ impl Store {
         };
         self.db
             .read(move |c| {
-                let mut stmt = c.prepare_cached("SELECT name FROM repositories WHERE name > ?1 ORDER BY name")?;
+                let names: Vec<String> = c.query_column(
+                    "SELECT name FROM repositories WHERE name > ?1 ORDER BY name",
+                    params![last.as_deref().unwrap_or("")],
+                )?;
                 let wanted = n.map_or(usize::MAX, |n| n as usize);
                 let mut items = Vec::new();
                 let mut more = false;
-                for name in stmt.query_map([last.as_deref().unwrap_or("")], |r| r.get::<_, String>(0))? {
-                    let name = name?;
+                for name in names {
                     if !keep(&name) {
                         continue;
                     }
@@ -137,22 +141,22 @@ impl Store {
         self.db
             .read(move |c| {
                 let Some(repo_id) = find_repository(c, &r)? else { return Ok(Vec::new()) };
-                let mut stmt = c.prepare_cached(
+                let rows = c.query_map(
                     "SELECT digest, media_type, artifact_type, content FROM manifests
-                      WHERE repository_id = ?1 AND subject = ?2 AND (?3 IS NULL OR artifact_type = ?3)
+                      WHERE repository_id = ?1 AND subject = ?2 AND (CAST(?3 AS TEXT) IS NULL OR artifact_type = ?3)
                       ORDER BY created_at, id",
+                    params![repo_id, &s, artifact_type.as_deref()],
+                    |mut row| {
+                        Ok((
+                            row.get::<String>(0)?,
+                            row.get::<String>(1)?,
+                            row.get::<Option<String>>(2)?,
+                            row.get::<Vec<u8>>(3)?,
+                        ))
+                    },
                 )?;
-                let rows = stmt.query_map((repo_id, s, artifact_type), |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, Option<String>>(2)?,
-                        row.get::<_, Vec<u8>>(3)?,
-                    ))
-                })?;
                 let mut out = Vec::new();
-                for row in rows {
-                    let (digest, media_type, artifact_type, content) = row?;
+                for (digest, media_type, artifact_type, content) in rows {
                     let Ok(digest) = digest.parse::<Digest>() else { continue };
                     // Annotations are read back from the stored bytes, which passed `parse` on push.
                     let annotations = manifest::parse(Some(&media_type), &content).ok().and_then(|m| m.annotations);

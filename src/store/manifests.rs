@@ -3,8 +3,8 @@
 //! their descriptors give (invariant 2).
 
 use bytes::Bytes;
-use rusqlite::{OptionalExtension, Transaction};
 
+use super::sql::{Conn, params};
 use super::{Error, Result, Store, ensure_repository, find_repository, now};
 use crate::manifest::{self, Kind};
 use crate::reference::{Algorithm, Digest, Reference, RepoName, Tag};
@@ -77,7 +77,7 @@ impl Store {
                     tx.execute(
                         "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT(repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
-                        (repo_id, tag.as_str(), manifest_id, t),
+                        params![repo_id, tag.as_str(), manifest_id, t],
                     )?;
                 }
                 Ok::<_, Error>(())
@@ -96,20 +96,18 @@ impl Store {
             .read(move |c| {
                 let repo_id = find_repository(c, &r)?.ok_or_else(|| Error::NameUnknown(r.clone()))?;
                 let row = match &reference {
-                    Reference::Tag(t) => c.query_row(
+                    Reference::Tag(t) => c.query_opt(
                         "SELECT m.digest, m.media_type, m.content FROM tags t JOIN manifests m ON m.id = t.manifest_id
                           WHERE t.repository_id = ?1 AND t.name = ?2",
-                        (repo_id, t.as_str()),
-                        |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Vec<u8>>(2)?)),
+                        params![repo_id, t.as_str()],
                     ),
-                    Reference::Digest(d) => c.query_row(
+                    Reference::Digest(d) => c.query_opt(
                         "SELECT digest, media_type, content FROM manifests WHERE repository_id = ?1 AND digest = ?2",
-                        (repo_id, d.to_string()),
-                        |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Vec<u8>>(2)?)),
+                        params![repo_id, &d.to_string()],
                     ),
-                }
-                .optional()?;
-                let (digest, media_type, content) = row.ok_or_else(|| Error::ManifestUnknown(reference.to_string()))?;
+                }?;
+                let mut row = row.ok_or_else(|| Error::ManifestUnknown(reference.to_string()))?;
+                let (digest, media_type, content): (String, String, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
                 let digest = digest.parse().map_err(|_| Error::ManifestUnknown(reference.to_string()))?;
                 Ok(StoredManifest { digest, media_type, content: Bytes::from(content) })
             })
@@ -127,13 +125,14 @@ impl Store {
             .write(move |tx| {
                 let repo_id = find_repository(tx, &r)?.ok_or_else(|| Error::NameUnknown(r.clone()))?;
                 let deleted = match &reference {
-                    Reference::Tag(t) => {
-                        tx.execute("DELETE FROM tags WHERE repository_id = ?1 AND name = ?2", (repo_id, t.as_str()))?
-                    }
+                    Reference::Tag(t) => tx.execute(
+                        "DELETE FROM tags WHERE repository_id = ?1 AND name = ?2",
+                        params![repo_id, t.as_str()],
+                    )?,
                     // Tags and reference rows go with it by ON DELETE CASCADE.
                     Reference::Digest(d) => tx.execute(
                         "DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2",
-                        (repo_id, d.to_string()),
+                        params![repo_id, &d.to_string()],
                     )?,
                 };
                 if deleted == 0 { Err(Error::ManifestUnknown(reference.to_string())) } else { Ok(()) }
@@ -144,21 +143,23 @@ impl Store {
 
 /// Refuses a manifest whose blobs (or, when required, child manifests) the repository lacks,
 /// or whose descriptors give a size other than that of the blob or child manifest stored here.
-fn check_references(tx: &Transaction<'_>, repo_id: i64, m: &manifest::Manifest, complete_indexes: bool) -> Result<()> {
-    let mut blob_size = tx.prepare_cached(
-        "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
-          WHERE rb.repository_id = ?1 AND rb.digest = ?2",
-    )?;
+fn check_references(tx: &dyn Conn, repo_id: i64, m: &manifest::Manifest, complete_indexes: bool) -> Result<()> {
     for d in m.blobs.iter().filter(|d| !d.foreign) {
-        let size: Option<i64> = blob_size.query_row((repo_id, d.digest.to_string()), |r| r.get(0)).optional()?;
+        let size: Option<i64> = tx.query_value(
+            "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+              WHERE rb.repository_id = ?1 AND rb.digest = ?2",
+            params![repo_id, &d.digest.to_string()],
+        )?;
         let size = size.ok_or_else(|| Error::ManifestBlobUnknown(d.digest.clone()))?;
         check_size(d, size)?;
     }
     if m.kind == Kind::Index {
-        let mut child_size =
-            tx.prepare_cached("SELECT length(content) FROM manifests WHERE repository_id = ?1 AND digest = ?2")?;
         for d in &m.children {
-            let size: Option<i64> = child_size.query_row((repo_id, d.digest.to_string()), |r| r.get(0)).optional()?;
+            // `length` of a BLOB (SQLite) or BYTEA (PostgreSQL) counts bytes on both.
+            let size: Option<i64> = tx.query_value(
+                "SELECT length(content) FROM manifests WHERE repository_id = ?1 AND digest = ?2",
+                params![repo_id, &d.digest.to_string()],
+            )?;
             match size {
                 Some(size) => check_size(d, size)?,
                 None if complete_indexes => return Err(Error::ManifestBlobUnknown(d.digest.clone())),
@@ -180,40 +181,40 @@ fn check_size(d: &manifest::Descriptor, stored: i64) -> Result<()> {
 /// Inserts the manifest and its reference rows (idempotent: a re-push of the same digest keeps
 /// the first row) and refreshes `last_seen` of what it references. Returns the manifest id.
 fn insert_manifest(
-    tx: &Transaction<'_>,
+    tx: &dyn Conn,
     repo_id: i64,
     digest: &Digest,
     m: &manifest::Manifest,
     content: &[u8],
 ) -> Result<i64> {
     let digest = digest.to_string();
-    let existing: Option<i64> = tx
-        .query_row("SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?2", (repo_id, &digest), |r| {
-            r.get(0)
-        })
-        .optional()?;
+    let existing: Option<i64> =
+        tx.query_value("SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?2", params![repo_id, &digest])?;
     if let Some(id) = existing {
         return Ok(id);
     }
     let t = now();
-    tx.execute(
-        "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, content, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        (repo_id, &digest, &m.media_type, &m.artifact_type, m.subject.as_ref().map(ToString::to_string), content, t),
-    )?;
-    let id = tx.last_insert_rowid();
-    let mut blob_ref =
-        tx.prepare_cached("INSERT INTO manifest_blobs (manifest_id, digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?;
-    let mut touch = tx.prepare_cached("UPDATE blobs SET last_seen = ?1 WHERE digest = ?2")?;
+    let subject = m.subject.as_ref().map(ToString::to_string);
+    let id: i64 = tx
+        .query_row(
+            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, content, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+            params![repo_id, &digest, &m.media_type, m.artifact_type.as_deref(), subject.as_deref(), content, t],
+        )?
+        .get(0)?;
     for d in m.blobs.iter().filter(|d| !d.foreign) {
-        blob_ref.execute((id, d.digest.to_string()))?;
-        touch.execute((t, d.digest.to_string()))?;
+        let digest = d.digest.to_string();
+        tx.execute(
+            "INSERT INTO manifest_blobs (manifest_id, digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            params![id, &digest],
+        )?;
+        tx.execute("UPDATE blobs SET last_seen = ?1 WHERE digest = ?2", params![t, &digest])?;
     }
-    let mut child_ref = tx.prepare_cached(
-        "INSERT INTO manifest_children (manifest_id, child_digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-    )?;
     for d in &m.children {
-        child_ref.execute((id, d.digest.to_string()))?;
+        tx.execute(
+            "INSERT INTO manifest_children (manifest_id, child_digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            params![id, &d.digest.to_string()],
+        )?;
     }
     Ok(id)
 }

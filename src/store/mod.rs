@@ -1,4 +1,5 @@
-//! The registry's storage: metadata in SQLite, bytes in a [`BlobStore`], behind one API.
+//! The registry's storage: metadata in SQLite or PostgreSQL, bytes in a [`BlobStore`], behind
+//! one API.
 //!
 //! Owns invariants 1 to 4 of ARCHITECTURE.md. Callers (`registry/`, `serve`, `operate`) pass
 //! validated types from [`crate::reference`] and get typed results or a [`Error`]; this module
@@ -13,12 +14,18 @@
 //! - [`permissions`]: owner-only modes for everything the store creates
 //! - [`reserve`]: room kept for the database, so deletes and GC work on a full disk
 //! - [`blobs`] and [`s3`]: where blob bytes live, a local directory or an S3-compatible store
+//! - [`db`], [`sql`]: the metadata database handle and the one SQL interface both databases
+//!   implement
 
 pub mod blob;
 pub mod blobs;
 pub mod browse;
 pub mod buffers;
+#[cfg(test)]
+mod contract_tests;
 pub mod db;
+#[cfg(test)]
+pub(crate) mod fixture;
 pub mod fsck;
 pub mod gc;
 pub mod listing;
@@ -26,6 +33,7 @@ pub mod manifests;
 pub mod permissions;
 pub mod reserve;
 pub mod s3;
+pub mod sql;
 pub mod stats;
 pub mod upload;
 
@@ -35,13 +43,13 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use rusqlite::OptionalExtension;
 
 use crate::config::{BlobBackend, Config};
 use crate::reference::{Digest, RepoName, UploadId};
 pub use blobs::{BlobStore, FsBlobStore};
 pub use db::Db;
 pub use s3::S3BlobStore;
+use sql::Conn;
 
 /// A request or response body as a stream of chunks.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>>;
@@ -115,9 +123,9 @@ pub enum Error {
     /// Filesystem failure.
     #[error("storage I/O: {0}")]
     Io(std::io::Error),
-    /// SQLite failure.
+    /// Database failure (SQLite or PostgreSQL).
     #[error("database: {0}")]
-    Sqlite(rusqlite::Error),
+    Database(sql::Error),
     /// A blocking task panicked or was cancelled.
     #[error("background task: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -136,9 +144,9 @@ impl From<std::io::Error> for Error {
     }
 }
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Error {
-        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) { Error::StorageFull } else { Error::Sqlite(e) }
+impl From<sql::Error> for Error {
+    fn from(e: sql::Error) -> Error {
+        if e.is_disk_full() { Error::StorageFull } else { Error::Database(e) }
     }
 }
 
@@ -185,13 +193,25 @@ pub struct Policy {
 }
 
 impl Store {
-    /// Opens the database (applying migrations) and the blob store named by `config`. An object
-    /// store is not contacted here: [`Store::probe_blobs`] does that.
+    /// Opens the database (applying migrations) and the blob store named by `config`: PostgreSQL
+    /// when `database.url` is set, else the SQLite file `storage.database`; the S3 store when
+    /// `storage.backend` is `s3`, else the directory `storage.blobs`. An object store is not
+    /// contacted here: [`Store::probe_blobs`] does that.
     ///
     /// # Errors
     /// When either cannot be opened or created.
     pub fn open(config: &Config) -> Result<Store> {
-        let db = Db::open(&config.storage.database)?;
+        let db = match &config.database.url {
+            Some(url) => {
+                let password = config.database.password().map_err(|e| sql::Error::Open(e.to_string()))?;
+                let connector = sql::postgres::Connector::new(
+                    url.as_str(),
+                    password.as_ref().map(crate::accounts::Secret::expose),
+                )?;
+                Db::open_postgres(connector)?
+            }
+            None => Db::open(&config.storage.database)?,
+        };
         let blobs: Arc<dyn BlobStore> = match (&config.storage.backend, &config.storage.s3) {
             (BlobBackend::S3, Some(s3)) => Arc::new(S3BlobStore::open(s3)?),
             _ => Arc::new(FsBlobStore::open(&config.storage.blobs)?),
@@ -241,9 +261,9 @@ impl Store {
             .write(move |tx| {
                 tx.execute(
                     "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-                    (name, init),
+                    sql::params![name, &init],
                 )?;
-                Ok(tx.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0))?)
+                Ok(tx.query_row("SELECT value FROM settings WHERE name = ?1", sql::params![name])?.get(0)?)
             })
             .await
     }
@@ -256,25 +276,32 @@ impl Store {
         Ok(self.blobs.probe().await?)
     }
 
+    /// Where the metadata lives, for logs: the SQLite path or the PostgreSQL server and database
+    /// (never a password).
+    #[must_use]
+    pub fn database_description(&self) -> String {
+        self.db.describe()
+    }
+
     /// Whether the database answers a trivial query (for health checks).
     ///
     /// # Errors
     /// When it does not.
     pub async fn ping(&self) -> Result<()> {
-        self.db.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
+        self.db.read(|c| Ok(c.query_row("SELECT 1", sql::params![]).map(drop)?)).await
     }
 }
 
 /// The id of a repository, creating it on first push.
-fn ensure_repository(tx: &rusqlite::Transaction<'_>, name: &RepoName) -> Result<i64> {
+fn ensure_repository(tx: &dyn Conn, name: &RepoName) -> Result<i64> {
     tx.execute(
         "INSERT INTO repositories (name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-        (name.as_str(), now()),
+        sql::params![name.as_str(), now()],
     )?;
-    Ok(tx.query_row("SELECT id FROM repositories WHERE name = ?1", [name.as_str()], |r| r.get(0))?)
+    Ok(tx.query_row("SELECT id FROM repositories WHERE name = ?1", sql::params![name.as_str()])?.get(0)?)
 }
 
 /// The id of an existing repository.
-fn find_repository(conn: &rusqlite::Connection, name: &RepoName) -> Result<Option<i64>> {
-    Ok(conn.query_row("SELECT id FROM repositories WHERE name = ?1", [name.as_str()], |r| r.get(0)).optional()?)
+fn find_repository(conn: &dyn Conn, name: &RepoName) -> Result<Option<i64>> {
+    Ok(conn.query_value("SELECT id FROM repositories WHERE name = ?1", sql::params![name.as_str()])?)
 }

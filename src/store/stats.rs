@@ -1,5 +1,6 @@
 //! Counts and sizes for `mirror-registry status` and the metrics.
 
+use super::sql::params;
 use super::{Error, Result, Store, to_u64};
 
 /// What the registry holds.
@@ -29,24 +30,23 @@ impl Store {
     pub async fn stats(&self) -> Result<Stats> {
         self.db
             .read(|c| {
-                Ok::<_, Error>(c.query_row(
+                let mut r = c.query_row(
                     "SELECT (SELECT COUNT(*) FROM repositories), (SELECT COUNT(*) FROM manifests), (SELECT COUNT(*) FROM tags),
-                            (SELECT COUNT(*) FROM blobs), (SELECT COALESCE(SUM(size), 0) FROM blobs),
-                            (SELECT COALESCE(SUM(size), 0) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)),
+                            (SELECT COUNT(*) FROM blobs), (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs),
+                            (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs b
+                              WHERE NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)),
                             (SELECT COUNT(*) FROM uploads)",
-                    [],
-                    |r| {
-                        Ok(Stats {
-                            repositories: to_u64(r.get(0)?),
-                            manifests: to_u64(r.get(1)?),
-                            tags: to_u64(r.get(2)?),
-                            blobs: to_u64(r.get(3)?),
-                            bytes_stored: to_u64(r.get(4)?),
-                            bytes_reclaimable: to_u64(r.get(5)?),
-                            uploads: to_u64(r.get(6)?),
-                        })
-                    },
-                )?)
+                    params![],
+                )?;
+                Ok::<_, Error>(Stats {
+                    repositories: to_u64(r.get(0)?),
+                    manifests: to_u64(r.get(1)?),
+                    tags: to_u64(r.get(2)?),
+                    blobs: to_u64(r.get(3)?),
+                    bytes_stored: to_u64(r.get(4)?),
+                    bytes_reclaimable: to_u64(r.get(5)?),
+                    uploads: to_u64(r.get(6)?),
+                })
             })
             .await
     }

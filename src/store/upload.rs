@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use rusqlite::OptionalExtension;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::blob::link_blob;
+use super::sql::params;
 use super::{ByteStream, Error, Result, Store, now};
 use crate::reference::{Algorithm, Digest, Hasher, RepoName, UploadId};
 
@@ -47,7 +47,10 @@ impl Store {
         let (i, r) = (id.to_string(), repo.to_string());
         self.db
             .write(move |tx| {
-                tx.execute("INSERT INTO uploads (id, repository, started_at) VALUES (?1, ?2, ?3)", (i, r, now()))?;
+                tx.execute(
+                    "INSERT INTO uploads (id, repository, started_at) VALUES (?1, ?2, ?3)",
+                    params![&i, &r, now()],
+                )?;
                 Ok::<_, Error>(())
             })
             .await?;
@@ -169,7 +172,7 @@ impl Store {
         let i = id.to_string();
         self.db
             .write(move |tx| {
-                tx.execute("DELETE FROM uploads WHERE id = ?1", [i])?;
+                tx.execute("DELETE FROM uploads WHERE id = ?1", params![&i])?;
                 Ok::<_, Error>(())
             })
             .await?;
@@ -195,9 +198,7 @@ impl Store {
             let owner: Option<String> = self
                 .db
                 .read(move |c| {
-                    Ok::<_, Error>(
-                        c.query_row("SELECT repository FROM uploads WHERE id = ?1", [i], |r| r.get(0)).optional()?,
-                    )
+                    Ok::<_, Error>(c.query_value("SELECT repository FROM uploads WHERE id = ?1", params![&i])?)
                 })
                 .await?;
             let owner = owner.ok_or_else(|| Error::UploadUnknown(id.clone()))?;
@@ -313,7 +314,7 @@ impl Store {
             .write(move |tx| {
                 tx.execute(
                     "INSERT INTO blob_placements (digest, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                    (d, now()),
+                    params![&d, now()],
                 )?;
                 Ok::<_, Error>(())
             })
@@ -332,9 +333,9 @@ impl Store {
                 tx.execute(
                     "INSERT INTO blobs (digest, size, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)
                      ON CONFLICT(digest) DO UPDATE SET last_seen = excluded.last_seen",
-                    (d.as_str(), size, t),
+                    params![d.as_str(), size, t],
                 )?;
-                tx.execute("DELETE FROM blob_placements WHERE digest = ?1", [d.as_str()])?;
+                tx.execute("DELETE FROM blob_placements WHERE digest = ?1", params![d.as_str()])?;
                 link_blob(tx, &r, &d)
             })
             .await

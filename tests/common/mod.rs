@@ -316,4 +316,5 @@ pub mod browser;
 pub mod garage;
 pub mod installer;
 pub mod podman;
+pub mod postgres;
 pub mod replicas;

@@ -1,8 +1,8 @@
 //! Several `serve` replicas sharing one metadata database and one Garage bucket, behind a
 //! round-robin HTTP proxy on loopback that sends every request to the next replica (issue #14).
 //!
-//! The replicas share the SQLite file of one data dir (SQLite locks across processes on one
-//! host), or a PostgreSQL database when `database` YAML is given; blobs go to the Garage
+//! The replicas share a PostgreSQL database when `database` YAML is given, else the SQLite
+//! file of one data dir (SQLite locks across processes on one host); blobs go to the Garage
 //! cluster, each replica talking to its own node. `http.public_host` names the proxy, so
 //! `Location` headers and the token realm point clients back through it.
 
@@ -20,6 +20,7 @@ use super::Registry;
 use super::garage::Garage;
 
 /// Replicas of one registry and the proxy in front of them.
+#[allow(clippy::struct_field_names)] // `replicas.replicas[i]` reads as what it is
 pub struct Replicas {
     /// The replicas, `None` where one was killed.
     pub replicas: Vec<Option<Registry>>,

@@ -52,10 +52,16 @@ pub struct Report {
     pub trash_restored: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Another collection held the collector lock (another replica, on PostgreSQL): this run
+    /// did nothing, which is not an error.
+    pub busy: bool,
 }
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.busy {
+            return f.write_str("another collection is running; nothing done");
+        }
         let r = &self.run;
         let verb = if r.dry_run { "would delete" } else { "deleted" };
         write!(
@@ -104,7 +110,9 @@ fn seconds(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// Runs one collection.
+/// Runs one collection. Only one runs at a time across every process sharing a PostgreSQL
+/// database: when another holds the collector lock, this returns at once with `busy` set. Dry
+/// runs delete nothing and take no lock.
 ///
 /// # Errors
 /// Storage failures; what was already deleted stays deleted (every step is its own transaction).
@@ -113,6 +121,12 @@ pub async fn run(store: &Store, options: &Options) -> store::Result<Report> {
     let now = store.clock();
     let mut report =
         Report { run: GcRun { started_at: now, dry_run: options.dry_run, ..GcRun::default() }, ..Report::default() };
+    let collector = if options.dry_run { None } else { store.db().try_lock_collector().await? };
+    if collector.is_none() && !options.dry_run {
+        report.busy = true;
+        report.elapsed = started.elapsed();
+        return Ok(report);
+    }
     report.run.uploads_expired = store.expire_uploads(now - seconds(options.upload_expiry), options.dry_run).await?;
     if !options.dry_run {
         // A minute's margin: younger placements may belong to a push in flight in a running server.
@@ -141,6 +155,7 @@ pub async fn run(store: &Store, options: &Options) -> store::Result<Report> {
     if !options.dry_run {
         store.record_gc_run(report.run).await?;
     }
+    drop(collector);
     Ok(report)
 }
 
@@ -150,6 +165,7 @@ pub async fn run_periodically(store: Store, config: GcConfig, metrics: std::sync
     loop {
         tokio::time::sleep(config.interval.0).await;
         match run(&store, &options).await {
+            Ok(report) if report.busy => tracing::info!("another replica is collecting garbage; skipped this run"),
             Ok(report) => {
                 metrics.record_gc(&report.run);
                 tracing::info!(

@@ -8,9 +8,8 @@
 //! first — and the re-check keeps the blob — or finds the blob gone and is refused with
 //! `MANIFEST_BLOB_UNKNOWN`. It can never commit a reference to a deleted blob.
 
-use rusqlite::{OptionalExtension, Transaction};
-
 use crate::reference::Digest;
+use crate::store::sql::{Conn, params};
 use crate::store::{Error, Result, Store, now, to_u64};
 
 /// Blobs handled per write transaction: keeps each lock hold to a few milliseconds.
@@ -83,20 +82,19 @@ impl Store {
         self.db
             .write(move |tx| {
                 let cutoff = now() - min_age_seconds;
-                let pending: Vec<String> = tx
-                    .prepare("SELECT digest FROM blob_placements WHERE created_at <= ?1 AND digest NOT IN (SELECT digest FROM blobs)")?
-                    .query_map([cutoff], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
+                let pending: Vec<String> = tx.query_column(
+                    "SELECT digest FROM blob_placements WHERE created_at <= ?1 AND digest NOT IN (SELECT digest FROM blobs)",
+                    params![cutoff],
+                )?;
                 for d in pending.iter().filter_map(|d| d.parse::<Digest>().ok()) {
                     if blobs.trash_blob(&d)? {
                         blobs.purge_blob(&d)?;
                     }
                 }
-                tx.execute("DELETE FROM blob_placements WHERE created_at <= ?1", [cutoff])?;
+                tx.execute("DELETE FROM blob_placements WHERE created_at <= ?1", params![cutoff])?;
                 let mut restored = 0;
                 for digest in blobs.trash_entries()? {
-                    let row: Option<i64> = tx.query_row("SELECT 1 FROM blobs WHERE digest = ?1", [digest.to_string()], |r| r.get(0)).optional()?;
-                    if row.is_some() {
+                    if tx.exists("SELECT 1 FROM blobs WHERE digest = ?1", params![&digest.to_string()])? {
                         blobs.restore_blob(&digest)?;
                         restored += 1;
                     } else {
@@ -121,11 +119,13 @@ impl Store {
             let batch: Vec<(String, i64)> = self
                 .db
                 .read(move |c| {
-                    let mut stmt = c.prepare_cached(&format!(
-                        "SELECT digest, size FROM blobs WHERE digest > ?1 AND {UNREFERENCED_AND_OLD} ORDER BY digest LIMIT ?3"
-                    ))?;
-                    let rows = stmt.query_map((a, cutoff, i64::try_from(SWEEP_BATCH).unwrap_or(200)), |r| Ok((r.get(0)?, r.get(1)?)))?;
-                    Ok::<_, Error>(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                    Ok::<_, Error>(c.query_map(
+                        &format!(
+                            "SELECT digest, size FROM blobs WHERE digest > ?1 AND {UNREFERENCED_AND_OLD} ORDER BY digest LIMIT ?3"
+                        ),
+                        params![&a, cutoff, i64::try_from(SWEEP_BATCH).unwrap_or(200)],
+                        |mut r| Ok((r.get(0)?, r.get(1)?)),
+                    )?)
                 })
                 .await?;
             let Some((last, _)) = batch.last() else { break };
@@ -144,8 +144,8 @@ impl Store {
                         if !still_garbage(tx, &digest, cutoff)? {
                             continue;
                         }
-                        tx.execute("DELETE FROM repository_blobs WHERE digest = ?1", [&digest])?;
-                        tx.execute("DELETE FROM blobs WHERE digest = ?1", [&digest])?;
+                        tx.execute("DELETE FROM repository_blobs WHERE digest = ?1", params![&digest])?;
+                        tx.execute("DELETE FROM blobs WHERE digest = ?1", params![&digest])?;
                         let Ok(parsed) = digest.parse::<Digest>() else { continue };
                         if blobs.trash_blob(&parsed)? {
                             trashed.push((parsed, to_u64(size)));
@@ -174,8 +174,7 @@ impl Store {
         let stale: Vec<String> = self
             .db
             .read(move |c| {
-                let mut stmt = c.prepare("SELECT id FROM uploads WHERE started_at < ?1")?;
-                Ok::<_, Error>(stmt.query_map([cutoff], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?)
+                Ok::<_, Error>(c.query_column("SELECT id FROM uploads WHERE started_at < ?1", params![cutoff])?)
             })
             .await?;
         let mut expired = 0;
@@ -189,10 +188,7 @@ impl Store {
         }
         let known: std::collections::HashSet<String> = self
             .db
-            .read(|c| {
-                let mut stmt = c.prepare("SELECT id FROM uploads")?;
-                Ok::<_, Error>(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
-            })
+            .read(|c| Ok::<_, Error>(c.query_column("SELECT id FROM uploads", params![])?.into_iter().collect()))
             .await?;
         for (id, modified) in self.blobs.list_uploads().await? {
             if known.contains(id.as_str()) || stale.iter().any(|s| s == id.as_str()) || modified >= cutoff {
@@ -213,24 +209,25 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn apply_retention(&self, repo: String, rule: RetentionRule, dry_run: bool) -> Result<Retained> {
-        let work = move |tx: &Transaction<'_>| -> Result<Retained> {
+        let work = move |tx: &dyn Conn| -> Result<Retained> {
             let Some(repo_id): Option<i64> =
-                tx.query_row("SELECT id FROM repositories WHERE name = ?1", [&repo], |r| r.get(0)).optional()?
+                tx.query_value("SELECT id FROM repositories WHERE name = ?1", params![&repo])?
             else {
                 return Ok(Retained::default());
             };
             let mut out = Retained::default();
             if let Some(before) = rule.tags_before {
-                out.tags += tx
-                    .execute("DELETE FROM tags WHERE repository_id = ?1 AND updated_at < ?2", (repo_id, before))?
-                    as u64;
+                out.tags += tx.execute(
+                    "DELETE FROM tags WHERE repository_id = ?1 AND updated_at < ?2",
+                    params![repo_id, before],
+                )?;
             }
             if let Some(keep) = rule.keep_newest_tags {
                 out.tags += tx.execute(
                     "DELETE FROM tags WHERE repository_id = ?1 AND name NOT IN
                        (SELECT name FROM tags WHERE repository_id = ?1 ORDER BY updated_at DESC, name DESC LIMIT ?2)",
-                    (repo_id, keep),
-                )? as u64;
+                    params![repo_id, keep],
+                )?;
             }
             if let Some(before) = rule.untagged_before {
                 // Repeat: deleting an untagged index can leave its children untagged and
@@ -242,8 +239,8 @@ impl Store {
                            AND digest NOT IN (SELECT mc.child_digest FROM manifest_children mc
                                                 JOIN manifests p ON p.id = mc.manifest_id WHERE p.repository_id = ?1)
                            AND (subject IS NULL OR subject NOT IN (SELECT digest FROM manifests WHERE repository_id = ?1))",
-                        (repo_id, before),
-                    )? as u64;
+                        params![repo_id, before],
+                    )?;
                     out.manifests += n;
                     if n == 0 {
                         break;
@@ -260,12 +257,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn repository_names(&self) -> Result<Vec<String>> {
-        self.db
-            .read(|c| {
-                let mut stmt = c.prepare("SELECT name FROM repositories ORDER BY name")?;
-                Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
-            })
-            .await
+        self.db.read(|c| Ok(c.query_column("SELECT name FROM repositories ORDER BY name", params![])?)).await
     }
 
     /// Records a finished GC run.
@@ -279,10 +271,10 @@ impl Store {
                 tx.execute(
                     "INSERT INTO gc_runs (started_at, finished_at, dry_run, blobs_deleted, bytes_freed, manifests_deleted, tags_deleted, uploads_expired)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    (run.started_at, run.finished_at, run.dry_run, i(run.blobs_deleted), i(run.bytes_freed), i(run.manifests_deleted), i(run.tags_deleted), i(run.uploads_expired)),
+                    params![run.started_at, run.finished_at, run.dry_run, i(run.blobs_deleted), i(run.bytes_freed), i(run.manifests_deleted), i(run.tags_deleted), i(run.uploads_expired)],
                 )?;
                 // Keep a bounded history.
-                tx.execute("DELETE FROM gc_runs WHERE id <= (SELECT MAX(id) FROM gc_runs) - 1000", [])?;
+                tx.execute("DELETE FROM gc_runs WHERE id <= (SELECT MAX(id) FROM gc_runs) - 1000", params![])?;
                 Ok::<_, Error>(())
             })
             .await
@@ -303,12 +295,11 @@ impl Store {
     pub async fn gc_runs(&self, limit: u32) -> Result<Vec<GcRun>> {
         self.db
             .read(move |c| {
-                let mut stmt = c.prepare_cached(
+                let rows = c.query_map(
                     "SELECT started_at, finished_at, dry_run, blobs_deleted, bytes_freed, manifests_deleted, tags_deleted, uploads_expired
                        FROM gc_runs WHERE dry_run = 0 ORDER BY id DESC LIMIT ?1",
-                )?;
-                let rows = stmt.query_map([limit], |r| {
-                    Ok(GcRun {
+                    params![limit],
+                    |mut r| Ok(GcRun {
                         started_at: r.get(0)?,
                         finished_at: r.get(1)?,
                         dry_run: r.get(2)?,
@@ -317,9 +308,9 @@ impl Store {
                         manifests_deleted: to_u64(r.get(5)?),
                         tags_deleted: to_u64(r.get(6)?),
                         uploads_expired: to_u64(r.get(7)?),
-                    })
-                })?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
+                    }),
+                )?;
+                Ok(rows)
             })
             .await
     }
@@ -333,7 +324,9 @@ impl Store {
 
 /// The re-check, inside the deleting transaction. Removing it lets a manifest that committed
 /// between the candidate query and the delete lose its blob (the GC concurrency test fails).
-fn still_garbage(tx: &Transaction<'_>, digest: &str, cutoff: i64) -> Result<bool> {
-    let mut stmt = tx.prepare_cached(&format!("SELECT 1 FROM blobs WHERE digest = ?1 AND {UNREFERENCED_AND_OLD}"))?;
-    Ok(stmt.exists((digest, cutoff))?)
+pub(super) fn still_garbage(tx: &dyn Conn, digest: &str, cutoff: i64) -> Result<bool> {
+    Ok(tx.exists(
+        &format!("SELECT 1 FROM blobs WHERE digest = ?1 AND {UNREFERENCED_AND_OLD}"),
+        params![digest, cutoff],
+    )?)
 }
