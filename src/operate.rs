@@ -1,4 +1,4 @@
-//! The operator commands `gc`, `status` and `fsck`: open the store a config names (the server
+//! The operator commands `gc`, `status`, `fsck` and `migrate-storage`: open the store a config names (the server
 //! may be running: same database, same rules), do the work, print a report on stdout.
 
 use std::io::{IsTerminal, Write};
@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
-use crate::cli::ops::{FsckArgs, GcArgs, StatusArgs, Target};
-use crate::config::Config;
+use crate::cli::ops::{FsckArgs, GcArgs, MigrateArgs, StatusArgs, Target};
+use crate::config::{BlobBackend, Config};
 use crate::store::Store;
 use crate::store::gc::{self, human_bytes};
 
@@ -68,12 +68,20 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     writeln!(out, "bytes reclaimable   {} (blobs no manifest references)", human_bytes(stats.bytes_reclaimable))?;
     writeln!(out, "uploads in progress {}", stats.uploads)?;
     writeln!(out, "database            {}", store.database_description())?;
-    match nix::sys::statvfs::statvfs(&config.storage.blobs) {
-        Ok(v) => {
-            let free = v.blocks_available() * v.fragment_size();
-            writeln!(out, "disk free           {} ({})", human_bytes(free), config.storage.blobs.display())?;
+    match (&config.storage.backend, &config.storage.s3) {
+        (BlobBackend::S3, Some(s3)) => {
+            let answer = runtime()?
+                .block_on(store.probe_blobs())
+                .map_or_else(|e| format!("unreachable: {e}"), |()| "answering".into());
+            writeln!(out, "blob store          s3 bucket {} at {} ({answer})", s3.bucket, s3.endpoint)?;
         }
-        Err(e) => writeln!(out, "disk free           unknown ({e})")?,
+        _ => match nix::sys::statvfs::statvfs(&config.storage.blobs) {
+            Ok(v) => {
+                let free = v.blocks_available() * v.fragment_size();
+                writeln!(out, "disk free           {} ({})", human_bytes(free), config.storage.blobs.display())?;
+            }
+            Err(e) => writeln!(out, "disk free           unknown ({e})")?,
+        },
     }
     if config.insecure_http {
         writeln!(out, "certificate         none (plain HTTP)")?;
@@ -117,18 +125,7 @@ pub fn fsck(args: &FsckArgs) -> anyhow::Result<()> {
     let (_, store) = open(&args.target)?;
     let rt = runtime()?;
     let total = rt.block_on(store.stats())?.bytes_stored;
-    let bar = indicatif::ProgressBar::new(total);
-    if std::io::stderr().is_terminal() {
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} re-hashing blobs {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-    } else {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = byte_bar(total, "re-hashing blobs");
     let b = bar.clone();
     let report = rt.block_on(store.fsck(args.repair, Arc::new(move |n| b.inc(n))))?;
     bar.finish_and_clear();
@@ -156,5 +153,52 @@ pub fn fsck(args: &FsckArgs) -> anyhow::Result<()> {
         "fsck found problems{}",
         if args.repair { " the repair cannot fix" } else { "; run with --repair" }
     );
+    Ok(())
+}
+
+/// A byte progress bar on a terminal, hidden elsewhere.
+fn byte_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    if std::io::stderr().is_terminal() {
+        let template = format!("{{spinner}} {what} {{bytes}}/{{total_bytes}} ({{bytes_per_sec}}, {{eta}})");
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// `mirror-registry migrate-storage`.
+///
+/// # Errors
+/// Config or storage failures, a corrupt source blob, or counts that do not match.
+pub fn migrate_storage(args: &MigrateArgs) -> anyhow::Result<()> {
+    let (_, source) = open(&args.target)?;
+    let config = Config::load(&args.to)?;
+    let destination = Store::open(&config)
+        .with_context(|| format!("opening the destination {}", config.database.location(&config.storage)))?;
+    let rt = runtime()?;
+    rt.block_on(destination.probe_blobs()).context("checking the destination's blob store")?;
+    let total = rt.block_on(source.stats())?.bytes_stored;
+    let bar = byte_bar(total, "copying blobs");
+    let b = bar.clone();
+    let report = rt.block_on(crate::store::migrate::migrate(&source, &destination, Arc::new(move |n| b.inc(n))))?;
+    bar.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "blobs: {} copied, {} already there, {} verified",
+        report.blobs_copied,
+        report.blobs_present,
+        human_bytes(report.bytes)
+    )?;
+    for (table, rows) in &report.rows {
+        writeln!(out, "{table:<20}{rows} rows")?;
+    }
+    writeln!(out, "migrated to {}", destination.database_description())?;
     Ok(())
 }

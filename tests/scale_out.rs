@@ -211,3 +211,66 @@ fn two_collections_at_once_free_each_blob_once_and_keep_the_rest() {
 fn blobs_deleted(report: &str) -> usize {
     report.split_whitespace().skip_while(|w| *w != "deleted").nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
+
+/// Runs `mirror-registry migrate-storage` from a single-host install to `to`.
+fn migrate(source: &common::Registry, source_config: &std::path::Path, to: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mirror-registry"))
+        .arg("migrate-storage")
+        .arg("--config")
+        .arg(source_config)
+        .arg("--data-dir")
+        .arg(&source.data_dir)
+        .arg("--to")
+        .arg(to)
+        .output()
+        .expect("run migrate-storage")
+}
+
+#[test]
+fn migrate_storage_moves_a_single_host_install_to_replicas_on_postgresql_and_garage() {
+    let (Some(garage), Some(database)) = (Garage::start(), postgres()) else { return };
+    // A populated single-host registry: SQLite, blobs on disk, accounts on.
+    let single = common::Registry::ours_with_accounts("");
+    let password = single.init_password.clone().expect("init password");
+    let c = Client::new(&single.url(), Some(("init".into(), password.clone())), false, None).expect("client");
+    let images: Vec<Image> = (0..5).map(|i| image_with_layer(&format!("migrated {i}"), 700 * 1024 + i)).collect();
+    for (i, image) in images.iter().enumerate() {
+        push_image(&c, &format!("ns{}/app", i % 2), &format!("v{i}"), image).expect("push");
+    }
+    let source_config = single.data_dir.parent().expect("dir").join("config.yaml");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let to = dir.path().join("replica.yaml");
+    std::fs::write(&to, format!("insecure_http: true\n{database}{}", garage.storage_yaml(0))).expect("write");
+
+    let out = migrate(&single, &source_config, &to);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "migrate-storage: {report}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains("blobs: 10 copied, 0 already there"), "{report}");
+    assert!(report.contains("users               1 rows"), "{report}");
+    // Running it again copies nothing and changes nothing.
+    let again = migrate(&single, &source_config, &to);
+    let report = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.status.success() && report.contains("blobs: 0 copied, 10 already there"), "{report}");
+
+    // Two replicas on the migrated store: the same accounts, the same images, byte for byte.
+    let replicas = Replicas::start(&garage, &[1, 2], &format!("auth: {{enabled: true}}\n{database}"));
+    assert_eq!(replicas.init_password, None, "the migrated init account is kept, no new one made");
+    let via = Client::new(&replicas.url(), Some(("init".into(), password)), false, None).expect("client");
+    for (i, image) in images.iter().enumerate() {
+        pull_verified(&via, &format!("ns{}/app", i % 2), image).expect("pull the migrated image");
+        let tags = via.send(&Method::GET, &format!("/v2/ns{}/app/tags/list", i % 2), &[], &Body::Empty).expect("tags");
+        assert!(String::from_utf8_lossy(&tags.body).contains(&format!("\"v{i}\"")), "tag v{i} migrated");
+    }
+
+    // A corrupt blob in the source stops a migration before anything of it is placed.
+    let layer = &images[0].layers[0].digest[7..];
+    let file = single.data_dir.join("quay-storage/blobs/sha256").join(&layer[..2]).join(layer);
+    std::fs::write(&file, b"bit rot").expect("corrupt a layer");
+    let fresh = dir.path().join("fresh.yaml");
+    let other = postgres().expect("postgres");
+    std::fs::write(&fresh, format!("insecure_http: true\n{other}{}    prefix: fresh\n", garage.storage_yaml(0)))
+        .expect("write");
+    let refused = migrate(&single, &source_config, &fresh);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("fsck --repair"), "{stderr}");
+}

@@ -93,6 +93,19 @@ pub enum Command {
     ///
     /// Exits non-zero when it finds problems; --repair quarantines corrupt blobs and removes orphans.
     Fsck(ops::FsckArgs),
+    /// Copy a registry into another store, e.g. a single host into PostgreSQL + S3 replicas.
+    ///
+    /// Reads the source (--config / --data-dir, as for `serve`) and writes the destination the
+    /// --to config names (its `database.url` and `storage.backend: s3`). Every blob is streamed
+    /// and its digest verified before it is placed; then the metadata (repositories, manifests,
+    /// tags, accounts, grants, settings, GC history) is copied with its ids and the row counts
+    /// compared. Stop `serve` on both sides first. An interrupted run is finished by running it
+    /// again. Example:
+    ///
+    ///   systemctl stop mirror-registry
+    ///   mirror-registry migrate-storage --data-dir /srv/quay-install --to /etc/mirror-registry/replica.yaml
+    #[command(verbatim_doc_comment)]
+    MigrateStorage(ops::MigrateArgs),
     /// Mirror an image set (oc-mirror v2 compatible): registry to registry, to disk, from disk.
     ///
     ///   mirror-registry mirror -c isc.yaml file://DIR                                 mirror to disk
@@ -166,6 +179,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Gc(args) => crate::operate::gc(&args),
         Command::Status(args) => crate::operate::status(&args),
         Command::Fsck(args) => crate::operate::fsck(&args),
+        Command::MigrateStorage(args) => crate::operate::migrate_storage(&args),
         Command::Mirror(command) => mirror::run(&command),
         Command::Completion(args) => docs::print_completion(args.shell),
         Command::Manpage(args) => docs::write_manpages(&args.dir),

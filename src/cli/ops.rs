@@ -1,4 +1,4 @@
-//! Clap definitions of the operator commands `gc`, `status` and `fsck`.
+//! Clap definitions of the operator commands `gc`, `status`, `fsck` and `migrate-storage`.
 
 use std::path::PathBuf;
 
@@ -46,4 +46,15 @@ pub struct FsckArgs {
     /// Quarantine corrupt blobs, forget rows whose file is missing, delete files with no row.
     #[arg(long)]
     pub repair: bool,
+}
+
+/// `mirror-registry migrate-storage`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The registry to copy from (left unchanged).
+    #[command(flatten)]
+    pub target: Target,
+    /// Config file of the destination: where its metadata and blobs go.
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
 }

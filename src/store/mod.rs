@@ -11,6 +11,7 @@
 //! - [`listing`]: tags, catalog and referrers
 //! - [`browse`]: what the web console shows (counts, sizes, times, what a delete frees)
 //! - [`gc`]: garbage collection and retention, the run and its transactions
+//! - [`migrate`]: `migrate-storage`, a whole registry copied into another store, verified
 //! - [`permissions`]: owner-only modes for everything the store creates
 //! - [`reserve`]: room kept for the database, so deletes and GC work on a full disk
 //! - [`blobs`] and [`s3`]: where blob bytes live, a local directory or an S3-compatible store
@@ -30,6 +31,7 @@ pub mod fsck;
 pub mod gc;
 pub mod listing;
 pub mod manifests;
+pub mod migrate;
 pub mod permissions;
 pub mod reserve;
 pub mod s3;
