@@ -274,3 +274,26 @@ fn migrate_storage_moves_a_single_host_install_to_replicas_on_postgresql_and_gar
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && stderr.contains("fsck --repair"), "{stderr}");
 }
+
+#[test]
+fn blob_pulls_redirect_to_a_presigned_url_when_configured() {
+    let (Some(garage), Some(database)) = (Garage::start(), postgres()) else { return };
+    let replicas = Replicas::start(&garage, &[0], &database);
+    let redirecting = Replicas::start_with_s3(&garage, &[1], &database, "    redirect: true\n    redirect_ttl: 1m\n");
+    let image = image_with_layer("redirected", 3 * 1024 * 1024);
+    push_image(&client(&replicas.url()), "redirect/app", "v1", &image).expect("push");
+    let c = client(&redirecting.url());
+    let layer = &image.layers[0];
+    let r = c.send(&Method::GET, &format!("/v2/redirect/app/blobs/{}", layer.digest), &[], &Body::Empty).expect("GET");
+    assert_eq!(r.status, 307, "a GET is redirected");
+    let location = r.header("location");
+    assert!(location.starts_with(&garage.endpoint(1)) && location.contains("X-Amz-Signature"), "{location}");
+    let fetched = reqwest::blocking::get(&location).expect("GET the presigned URL");
+    assert_eq!(fetched.status(), 200);
+    assert!(sha256(&fetched.bytes().expect("body")) == layer.digest, "the presigned URL serves the blob");
+    // HEAD is answered by the registry, and a repository without the blob gets no URL.
+    let head = c.send(&Method::HEAD, &format!("/v2/redirect/app/blobs/{}", layer.digest), &[], &Body::Empty);
+    assert_eq!(head.expect("HEAD").status, 200);
+    let other = c.send(&Method::GET, &format!("/v2/other/app/blobs/{}", layer.digest), &[], &Body::Empty);
+    assert_eq!(other.expect("GET").status, 404);
+}

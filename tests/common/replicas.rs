@@ -31,6 +31,7 @@ pub struct Replicas {
     /// The `init` admin's password, when accounts are on.
     pub init_password: Option<String>,
     config: String,
+    s3_extra: String,
     backends: Arc<Mutex<Vec<String>>>,
     _proxy: std::thread::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -40,6 +41,11 @@ impl Replicas {
     /// Starts `n` replicas (replica `i` on Garage node `nodes[i]`) and the proxy. `extra` is
     /// more config YAML (e.g. `auth`, `database`); without an `auth` section, auth is off.
     pub fn start(garage: &Garage, nodes: &[usize], extra: &str) -> Replicas {
+        Self::start_with_s3(garage, nodes, extra, "")
+    }
+
+    /// As [`Replicas::start`], with more keys (YAML lines indented 4) in `storage.s3`.
+    pub fn start_with_s3(garage: &Garage, nodes: &[usize], extra: &str, s3_extra: &str) -> Replicas {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join("data");
         let port = super::free_port();
@@ -54,6 +60,7 @@ impl Replicas {
             data_dir,
             init_password: None,
             config,
+            s3_extra: s3_extra.to_owned(),
             backends,
             _proxy: proxy,
             _dir: dir,
@@ -92,7 +99,7 @@ impl Replicas {
     }
 
     fn spawn(&self, garage: &Garage, node: usize) -> Registry {
-        let yaml = format!("{}{}", self.config, garage.storage_yaml(node));
+        let yaml = format!("{}{}{}", self.config, garage.storage_yaml(node), self.s3_extra);
         // The file name `Registry::command` passes to `gc`, `fsck` and `status`.
         Registry::serve_with_config(tempfile::tempdir().expect("temp dir"), &self.data_dir, "no-auth.yaml", &yaml, &[])
     }
