@@ -40,6 +40,7 @@
 //! database:                       # metadata in PostgreSQL instead of the SQLite file above
 //!   url: postgres://registry@db.example:5432/registry   # no password in the URL (refused)
 //!   password_file: /srv/quay-config/pg.password   # else the PGPASSWORD environment variable
+//!   ca_file: /srv/quay-config/pg-ca.pem   # with ?sslmode=require: trusted besides the system's roots
 //! limits:
 //!   max_manifest_bytes: 4194304   # the distribution-spec's recommended 4 MiB
 //!   max_blob_bytes: 0             # 0 = no limit
@@ -251,6 +252,9 @@ pub struct Database {
     pub url: Option<String>,
     /// File whose first line is the password; when absent, `PGPASSWORD` is used if set.
     pub password_file: Option<PathBuf>,
+    /// PEM certificates that may sign the server's (with `sslmode=require` in the URL), besides
+    /// the system's roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Database {
@@ -258,6 +262,7 @@ impl std::fmt::Debug for Database {
         f.debug_struct("Database")
             .field("url", &self.url.as_deref().map(redact_url))
             .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -301,8 +306,8 @@ impl Database {
 
     fn problems(&self) -> Vec<String> {
         let Some(url) = &self.url else {
-            return if self.password_file.is_some() {
-                vec!["database.password_file: set without database.url".into()]
+            return if self.password_file.is_some() || self.ca_file.is_some() {
+                vec!["database.password_file, database.ca_file: set without database.url".into()]
             } else {
                 Vec::new()
             };
@@ -501,6 +506,7 @@ impl Config {
         ]
         .into_iter()
         .chain(config.storage.s3.as_mut().and_then(|s3| s3.credentials_file.as_mut()))
+        .chain(config.database.ca_file.as_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -673,7 +679,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("pg.pw");
         std::fs::write(&file, "s3cret\nignored\n").expect("write");
-        let db = Database { url: Some("postgres://reg@db/registry".into()), password_file: Some(file) };
+        let db = Database { url: Some("postgres://reg@db/registry".into()), password_file: Some(file), ca_file: None };
         let password = db.password().expect("read").expect("a password");
         assert_eq!((password.expose(), format!("{password:?}")), ("s3cret", "***".to_string()));
         assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");

@@ -388,7 +388,7 @@ mod tests {
     #[test]
     fn replicas_starting_together_apply_each_postgres_migration_once() {
         let Some(cluster) = crate::store::sql::testing::cluster() else { return };
-        let connector = Connector::new(&cluster.create_database(), None).expect("url");
+        let connector = Connector::new(&cluster.create_database(), None, None).expect("url");
         let handles: Vec<_> = (0..3)
             .map(|_| {
                 let c = connector.clone();

@@ -209,6 +209,7 @@ impl Store {
                 let connector = sql::postgres::Connector::new(
                     url.as_str(),
                     password.as_ref().map(crate::accounts::Secret::expose),
+                    config.database.ca_file.as_deref(),
                 )?;
                 Db::open_postgres(connector)?
             }

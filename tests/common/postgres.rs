@@ -167,6 +167,42 @@ impl Cluster {
         Cluster { bin: bin.to_path_buf(), port, data, as_postgres, server, _reaper: reaper, _dir: dir }
     }
 
+    /// Turns TLS on with this certificate (leaf then chain, PEM) and key: `ssl = on` and a
+    /// configuration reload. Plain connections keep working, so other tests are unaffected.
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        for (name, text, mode) in [("server.crt", cert_pem, 0o644), ("server.key", key_pem, 0o600)] {
+            let path = self.data.join(name);
+            std::fs::write(&path, text).expect("write a TLS file");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            if self.as_postgres {
+                let user = nix::unistd::User::from_name("postgres").expect("users").expect("postgres user");
+                nix::unistd::chown(&path, Some(user.uid), Some(user.gid)).expect("chown a TLS file");
+            }
+        }
+        for sql in ["ALTER SYSTEM SET ssl = on", "SELECT pg_reload_conf()"] {
+            let out = Command::new(self.bin.join("psql"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres", "-c", sql])
+                .output()
+                .expect("run psql");
+            assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        // The reload is asynchronous: wait until a new session sees it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let out = Command::new(self.bin.join("psql"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"])
+                .args(["-tAc", "SHOW ssl"])
+                .output()
+                .expect("run psql");
+            if String::from_utf8_lossy(&out.stdout).trim() == "on" {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("PostgreSQL did not turn TLS on");
+    }
+
     /// Creates an empty database; returns its URL (user `postgres`, no password: trust auth).
     #[must_use]
     pub fn create_database(&self) -> String {

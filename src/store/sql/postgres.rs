@@ -9,9 +9,10 @@
 //! - A [`Session`] owns its client and closes it on a plain thread when dropped: the `postgres`
 //!   client closes by blocking on a runtime of its own, which panics on an async worker thread.
 //!
-//! The connection is made without TLS (`NoTls`): run PostgreSQL on the same host or a trusted
-//! network, or tunnel it; a URL asking for `sslmode=require` fails to connect rather than
-//! silently going without encryption.
+//! With `sslmode=require` in the URL the connection is TLS (rustls), and the server's
+//! certificate is verified, host name included, against the system's roots and
+//! `database.ca_file`: no mode accepts any certificate. Otherwise it is plain TCP, for a server
+//! on the same host or a trusted network.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -141,6 +142,8 @@ impl<C: GenericClient> Conn for PgConn<'_, C> {
 #[derive(Clone)]
 pub struct Connector {
     config: ::postgres::Config,
+    /// Set when the URL asks for `sslmode=require`.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -163,11 +166,13 @@ fn describe(config: &::postgres::Config) -> String {
 
 impl Connector {
     /// Parses `url` (`postgres://user@host:port/db` or `key=value` pairs) and adds `password`.
+    /// With `sslmode=require`, TLS trusting the system's roots and the PEM certificates of
+    /// `ca_file`.
     ///
     /// # Errors
     /// [`Error::Open`] when the URL does not parse (the message never repeats the URL, which may
-    /// hold a password).
-    pub fn new(url: &str, password: Option<&str>) -> Result<Connector> {
+    /// hold a password) or the CA file cannot be read.
+    pub fn new(url: &str, password: Option<&str>, ca_file: Option<&std::path::Path>) -> Result<Connector> {
         let mut config: ::postgres::Config =
             url.parse().map_err(|_| Error::Open("database.url: not a PostgreSQL connection URL".into()))?;
         if let Some(p) = password {
@@ -178,7 +183,8 @@ impl Connector {
         }
         config.application_name("mirror-registry");
         config.options(&format!("-c lock_timeout={LOCK_TIMEOUT}"));
-        Ok(Connector { config })
+        let tls = (config.get_ssl_mode() == ::postgres::config::SslMode::Require).then(|| tls(ca_file)).transpose()?;
+        Ok(Connector { config, tls })
     }
 
     /// The server and database, without the password.
@@ -192,9 +198,39 @@ impl Connector {
     /// # Errors
     /// Connection failures.
     pub fn connect(&self) -> Result<Session> {
-        let client = self.config.connect(NoTls)?;
+        let client = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone())?,
+            None => self.config.connect(NoTls)?,
+        };
         Ok(Session { client: Some(client), statements: HashMap::new() })
     }
+}
+
+/// A rustls client config verifying the server against the system's roots and `ca_file`.
+fn tls(ca_file: Option<&std::path::Path>) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let roots: Vec<CertificateDer<'static>> = match ca_file {
+        Some(path) => CertificateDer::pem_file_iter(path)
+            .and_then(Iterator::collect)
+            .map_err(|e| Error::Open(format!("database.ca_file {}: {e}", path.display())))?,
+        None => Vec::new(),
+    };
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let open = |e: rustls::Error| Error::Open(format!("TLS for PostgreSQL: {e}"));
+    let verifier = if roots.is_empty() {
+        rustls_platform_verifier::Verifier::new(provider.clone())
+    } else {
+        rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
+    }
+    .map_err(open)?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(open)?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// One server connection with its prepared statements.
@@ -302,6 +338,34 @@ impl Drop for Session {
 mod tests {
     use super::*;
 
+    /// With `sslmode=require` the session is TLS and the server certificate is checked: the CA
+    /// that signed it is accepted, another CA is refused (no mode trusts any certificate).
+    #[test]
+    fn sslmode_require_connects_over_verified_tls() {
+        let Some(cluster) = super::super::testing::cluster() else { return };
+        let ca = crate::tls::generate_ca().expect("CA");
+        let server = crate::tls::issue_server_cert(&ca, &["127.0.0.1".into()]).expect("server cert");
+        cluster.enable_tls(&server.cert, &server.key);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (trusted, stranger) = (dir.path().join("ca.pem"), dir.path().join("other.pem"));
+        std::fs::write(&trusted, &ca.cert).expect("write");
+        std::fs::write(&stranger, crate::tls::generate_ca().expect("CA").cert).expect("write");
+        let url = format!("{}?sslmode=require", cluster.create_database());
+        let ssl_in_use = |connector: &Connector| -> Result<i64> {
+            connector.connect()?.read(|c| {
+                let sql = "SELECT CAST(ssl AS INT) FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+                Ok(c.query_value::<i64>(sql, &[])?.unwrap_or(0))
+            })
+        };
+        let verified = Connector::new(&url, None, Some(&trusted)).expect("url");
+        assert_eq!(ssl_in_use(&verified).expect("connect over TLS"), 1);
+        let refused = Connector::new(&url, None, Some(&stranger)).expect("url");
+        let err = ssl_in_use(&refused).expect_err("a certificate from another CA is refused");
+        assert!(err.to_string().contains("certificate"), "{err}");
+        let plain = Connector::new(url.trim_end_matches("?sslmode=require"), None, None).expect("url");
+        assert_eq!(ssl_in_use(&plain).expect("connect"), 0, "without sslmode the session is plain");
+    }
+
     #[test]
     fn placeholders_are_rewritten_outside_literals() {
         let cases = [
@@ -318,11 +382,11 @@ mod tests {
 
     #[test]
     fn the_description_never_shows_the_password() {
-        let c = Connector::new("postgres://reg:hunter2@db.example:5433/registry", Some("s3cret")).expect("url");
+        let c = Connector::new("postgres://reg:hunter2@db.example:5433/registry", Some("s3cret"), None).expect("url");
         let shown = format!("{} {c:?}", c.describe());
         assert_eq!(c.describe(), "postgres://reg@db.example:5433/registry");
         assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
-        let err = Connector::new("postgres://reg:hunter2@[bad", None).expect_err("bad url");
+        let err = Connector::new("postgres://reg:hunter2@[bad", None, None).expect_err("bad url");
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }
