@@ -179,6 +179,8 @@ pub struct Store {
     /// Hash state of upload sessions this process has seen, so that chunked uploads are
     /// hashed once, as the bytes arrive. After a restart the state is rebuilt by re-reading.
     sessions: Arc<Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<upload::Session>>>>>,
+    /// Size of `sessions` at which ended sessions are next forgotten (see `upload`).
+    prune_sessions_at: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Acceptance rules taken from the config.
@@ -227,7 +229,8 @@ impl Store {
         };
         let redirect_pulls =
             config.storage.backend == BlobBackend::S3 && config.storage.s3.as_ref().is_some_and(|s| s.redirect);
-        Ok(Store { db, blobs, redirect_pulls, policy, sessions: Arc::default() })
+        let prune_sessions_at = Arc::new(std::sync::atomic::AtomicUsize::new(upload::PRUNE_SESSIONS_ABOVE));
+        Ok(Store { db, blobs, redirect_pulls, policy, sessions: Arc::default(), prune_sessions_at })
     }
 
     /// Whether blob GETs are redirected to the object store.

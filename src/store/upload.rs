@@ -16,6 +16,9 @@ use crate::reference::{Algorithm, Digest, Hasher, RepoName, UploadId};
 /// `statvfs` per 8 MiB, and concurrent uploads overshoot the limit by at most that much each.
 const SPACE_CHECK_BYTES: u64 = 8 << 20;
 
+/// Sessions this process keeps state for before it forgets those that ended elsewhere.
+pub(super) const PRUNE_SESSIONS_ABOVE: usize = 1024;
+
 /// What this process knows of an upload session between requests.
 pub struct Session {
     repo: RepoName,
@@ -55,8 +58,34 @@ impl Store {
             })
             .await?;
         let session = Session { repo: repo.clone(), size: 0, hasher: Some(Algorithm::Sha256.hasher()) };
-        self.sessions_lock().insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
+        let held = {
+            let mut sessions = self.sessions_lock();
+            sessions.insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
+            sessions.len()
+        };
+        if held >= self.prune_sessions_at.load(std::sync::atomic::Ordering::Relaxed) {
+            self.forget_ended_sessions().await?;
+        }
         Ok(id)
+    }
+
+    /// Drops the state of sessions that ended without this process seeing it: finished or
+    /// cancelled on another replica, or expired by GC. Run when the map has doubled since the
+    /// last pruning, so its cost stays proportional to the uploads started.
+    async fn forget_ended_sessions(&self) -> Result<()> {
+        let live: std::collections::HashSet<String> = self
+            .db
+            .read(|c| {
+                Ok::<_, Error>(c.query_column::<String>("SELECT id FROM uploads", params![])?.into_iter().collect())
+            })
+            .await?;
+        let held = {
+            let mut sessions = self.sessions_lock();
+            sessions.retain(|id, _| live.contains(id.as_str()));
+            sessions.len()
+        };
+        self.prune_sessions_at.store((held * 2).max(PRUNE_SESSIONS_ABOVE), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Bytes received so far by an upload session.
@@ -392,5 +421,24 @@ mod tests {
         let d = Digest::of(Algorithm::Sha256, b"firstsecond");
         let commit = full.commit_upload(&repo, &id, &d, None, body(b"")).await;
         assert!(matches!(commit, Err(Error::UploadUnknown(_))), "{commit:?}");
+    }
+
+    /// A session cancelled on another replica leaves its state here until the map is pruned;
+    /// pruning keeps the sessions still open.
+    #[tokio::test]
+    async fn sessions_ended_elsewhere_are_forgotten_when_the_map_grows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config { storage: Storage::under(dir.path()), ..Config::default() };
+        config.limits.min_free_bytes = 0;
+        let (here, elsewhere) = (Store::open(&config).expect("store"), Store::open(&config).expect("store"));
+        let repo: RepoName = "r".parse().expect("repo");
+        let ended = here.start_upload(&repo).await.expect("start");
+        elsewhere.cancel_upload(&repo, &ended).await.expect("cancel on the other replica");
+        assert!(here.sessions_lock().contains_key(&ended), "not yet forgotten");
+        here.prune_sessions_at.store(2, std::sync::atomic::Ordering::Relaxed);
+        let open = here.start_upload(&repo).await.expect("start");
+        let held: Vec<UploadId> = here.sessions_lock().keys().cloned().collect();
+        assert_eq!(held, [open], "the ended session is forgotten, the open one kept");
+        assert_eq!(here.prune_sessions_at.load(std::sync::atomic::Ordering::Relaxed), PRUNE_SESSIONS_ABOVE);
     }
 }
