@@ -58,9 +58,18 @@ impl Peer {
     /// # Errors
     /// When it cannot start, exits, or is not ready within the timeout.
     pub async fn start_ours(binary: &Path, dir: &Path) -> anyhow::Result<Peer> {
+        Peer::start_ours_with(binary, dir, &dir.join("data"), "").await
+    }
+
+    /// Like [`Peer::start_ours`], with its data in `data_dir` (replicas may share one) and
+    /// `extra_yaml` appended to the config (e.g. `database:` and `storage:` sections).
+    ///
+    /// # Errors
+    /// When it cannot start, exits, or is not ready within the timeout.
+    pub async fn start_ours_with(binary: &Path, dir: &Path, data_dir: &Path, extra_yaml: &str) -> anyhow::Result<Peer> {
         let config = dir.join("config.yml");
         // No accounts, as distribution runs without `auth:`; errors only, like its `log:` below.
-        let yaml = "log_level: error\ninsecure_http: true\nauth: {enabled: false}\n";
+        let yaml = format!("log_level: error\ninsecure_http: true\nauth: {{enabled: false}}\n{extra_yaml}");
         std::fs::write(&config, yaml).with_context(|| format!("writing {}", config.display()))?;
         let log = dir.join("server.log");
         let mut child = Command::new(binary)
@@ -68,7 +77,7 @@ impl Peer {
             .arg("--config")
             .arg(&config)
             .args(["--listen", "127.0.0.1:0", "--insecure-http", "--data-dir"])
-            .arg(dir.join("data"))
+            .arg(data_dir)
             // RUST_LOG would override `log_level`.
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
