@@ -10,6 +10,7 @@
 //! however it exits, the reaper sees end-of-file, stops the server and removes its directory.
 //!
 //! Missing PostgreSQL binaries fail the test under `CI=true`, and skip it (saying why) elsewhere.
+#![allow(dead_code)] // each includer (tests, the library's tests, the bench) uses a different subset
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
