@@ -253,7 +253,7 @@ impl UploadArea for S3BlobStore {
         if !state.sealed {
             return Err(io::Error::other("an S3 upload is readable only once synced"));
         }
-        let result = self.s3.get(&upload::data_key(self, id)).await.map_err(to_io)?;
+        let result = self.s3.get(&state.object(self, id)).await.map_err(to_io)?;
         Ok(Box::pin(tokio_util::io::StreamReader::new(result.into_stream().map_err(to_io))))
     }
 
@@ -291,8 +291,8 @@ impl BlobPlacement for S3BlobStore {
             if !state.sealed {
                 return Err(io::Error::other("an S3 upload must be synced before it is placed"));
             }
-            self.s3.copy(&upload::data_key(self, id), &self.blob_key(digest)).await.map_err(to_io)?;
-            upload::delete(self, id).await
+            self.s3.copy(&state.object(self, id), &self.blob_key(digest)).await.map_err(to_io)?;
+            upload::delete_objects(self, id).await
         })
     }
 

@@ -7,16 +7,18 @@
 //! `state` object is the commit point: it names the parts sent and the current tail, and a new
 //! tail never overwrites the one the state names, so a replica dying mid-request leaves the
 //! session as of its last state write. Sealing (`sync_upload`) sends the tail as the last part
-//! and completes the multipart upload into `uploads/<id>/data`, which placement then copies.
+//! and completes the multipart upload into `uploads/<id>/data`, which placement then copies; an
+//! upload that never filled a part (most layers are small) is placed straight from its tail.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
-use object_store::ObjectStoreExt;
+use futures_util::StreamExt;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
@@ -43,8 +45,12 @@ pub struct State {
     tail: u64,
     /// Numbers the tail object, so a new tail never replaces the one this state names.
     tail_generation: u64,
-    /// Whether the bytes are complete in `uploads/<id>/data`.
+    /// Whether the bytes are complete, in [`State::object`].
     pub sealed: bool,
+    /// Once sealed, the key (relative to the prefix) of the object holding all the bytes: the
+    /// completed multipart object, or the tail itself when the upload never filled a part.
+    #[serde(default)]
+    object: Option<String>,
 }
 
 impl State {
@@ -65,6 +71,11 @@ impl State {
         store.s3.put(&state_key(store, id), super::payload(json)).await.map_err(to_io).map(drop)
     }
 
+    /// The object holding the sealed upload's bytes.
+    pub fn object(&self, store: &S3BlobStore, id: &UploadId) -> Path {
+        self.object.as_deref().map_or_else(|| data_key(store, id), |relative| store.key(relative))
+    }
+
     /// Bytes received so far.
     pub fn size(&self) -> u64 {
         self.parts.len() as u64 * PART_SIZE as u64 + self.tail
@@ -75,8 +86,13 @@ fn state_key(store: &S3BlobStore, id: &UploadId) -> Path {
     store.key(&format!("uploads/{id}/state"))
 }
 
+/// A tail object's key relative to the prefix.
+fn tail_name(id: &UploadId, generation: u64) -> String {
+    format!("uploads/{id}/tail-{generation}")
+}
+
 fn tail_key(store: &S3BlobStore, id: &UploadId, generation: u64) -> Path {
-    store.key(&format!("uploads/{id}/tail-{generation}"))
+    store.key(&tail_name(id, generation))
 }
 
 /// The multipart target, and the whole upload once sealed.
@@ -102,8 +118,19 @@ pub async fn delete(store: &S3BlobStore, id: &UploadId) -> io::Result<()> {
         // Already completed or aborted (a crash between steps) is fine.
         let _ = store.s3.abort_multipart(&data_key(store, id), multipart).await;
     }
-    for meta in store.list_keys(&format!("uploads/{id}")).await? {
-        store.delete_key(&meta.location).await?;
+    delete_objects(store, id).await
+}
+
+/// Deletes the objects of an upload whose multipart upload is over, in one batch request.
+pub async fn delete_objects(store: &S3BlobStore, id: &UploadId) -> io::Result<()> {
+    let keys: Vec<object_store::Result<Path>> =
+        store.list_keys(&format!("uploads/{id}")).await?.into_iter().map(|meta| Ok(meta.location)).collect();
+    let mut deleted = store.s3.delete_stream(Box::pin(futures_util::stream::iter(keys)));
+    while let Some(result) = deleted.next().await {
+        match result {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(to_io(e)),
+        }
     }
     Ok(())
 }
@@ -115,12 +142,14 @@ pub async fn seal(store: &S3BlobStore, id: &UploadId) -> io::Result<()> {
         return Ok(());
     }
     let data = data_key(store, id);
-    let tail = read_tail(store, id, &state).await?;
     match &state.multipart {
+        // Never a whole part: the tail holds everything, and placing copies it from there.
+        None if state.tail > 0 => state.object = Some(tail_name(id, state.tail_generation)),
         None => {
-            store.s3.put(&data, payload(tail)).await.map_err(to_io)?;
+            store.s3.put(&data, payload(Bytes::new())).await.map_err(to_io)?;
         }
         Some(multipart) => {
+            let tail = read_tail(store, id, &state).await?;
             let mut parts: Vec<PartId> = state.parts.iter().map(|etag| PartId { content_id: etag.clone() }).collect();
             if !tail.is_empty() {
                 parts.push(store.s3.put_part(&data, multipart, parts.len(), payload(tail)).await.map_err(to_io)?);
